@@ -1,0 +1,372 @@
+"""The development cycle as a Prefect flow.
+
+Stages, in order: collect → annotate → train → validate → (go back to collect, annotate or train
+while validation falls short, bounded by `loop.max_iterations`, the time budget and the label budget)
+→ test (the sealed split, opened once) → register. One MLflow parent run per flow run, one child
+run per iteration.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.context import get_run_context
+
+from synthloop.config import Config
+from synthloop.types import Decision
+from tasks.annotate import annotate_rows
+from tasks.collect import collect_data, select_pool_rows, synthesize_rows
+from tasks.evaluate import evaluate_on_holdout
+from tasks.train import search_design, train_model
+from tasks.validate import validate_model
+
+
+@dataclass
+class _Loop:
+    """What the loop carries from one iteration to the next (flow-local; never handed to the policy)."""
+
+    labelled: pd.DataFrame
+    origin: np.ndarray
+    pool: Any
+    spec: Any
+    synthetic: tuple[pd.DataFrame, pd.Series] | None = None
+    tried_families: set[str] = field(default_factory=set)
+    moves: dict[str, int] = field(default_factory=dict)
+    best: dict[str, Any] | None = None
+
+
+@flow(name="develop", log_prints=False)
+def develop(config: Config | None = None) -> dict[str, Any]:
+    """Develop a model: collect → annotate → train → validate, going back until the goal is met, then test once.
+
+    Args:
+        config: The whole cycle's configuration; None runs the embedded default scenario.
+    Returns:
+        A summary: iterations (with validation metrics, decision and reason), test metrics, goal_met,
+        and the MLflow and Prefect run ids.
+    """
+    from synthloop.tracking import Tracker
+
+    cfg = config or Config.embedded_default()
+    flow_run = get_run_context().flow_run
+    tracker = Tracker(cfg.tracking.tracking_uri, cfg.tracking.experiment)
+    killed = tracker.mark_ghost_runs()
+    parent = tracker.get_or_create_parent(str(flow_run.id), flow_run.name)
+    say = _Say()
+    if killed:
+        say(f"marked {len(killed)} MLflow run(s) left RUNNING by ended processes as KILLED")
+    open_runs = [parent]
+    try:
+        summary = _cycle(cfg, tracker, parent, open_runs, say, str(flow_run.id), flow_run.name)
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+        for run_id in reversed(open_runs):
+            try:
+                tracker.finish(run_id, status, reason)
+            except Exception:  # the store itself failed: nothing more can be recorded
+                pass
+        raise
+    tracker.finish(parent)
+    return summary
+
+
+class _Say:
+    """Progress for the terminal (stderr) and the Prefect run log."""
+
+    def __init__(self):
+        self.logger = get_run_logger()
+
+    def __call__(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+        self.logger.info(message)
+
+
+def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, flow_run_id: str,
+           flow_run_name: str) -> dict[str, Any]:
+    from synthloop.annotation import Ledger
+    from synthloop.env import default_threads
+    from synthloop.judge import goal_metric, oriented
+    from synthloop.models import default_spec
+    from synthloop.policy import Options, RuleBasedPolicy, Step
+    from synthloop.splits import encode_target
+
+    started = time.monotonic()
+    threads, seed = cfg.threads or default_threads(), cfg.seed
+    retry = {"retries": cfg.retry.retries, "retry_delay_seconds": cfg.retry.delays_s}
+    tracker.log_params(parent, {"config": cfg.model_dump(mode="json")})
+
+    collected, sealed = collect_data.with_options(**retry)(cfg.data, seed)
+    schema = collected.schema
+    metric = goal_metric(cfg.goal, schema.task)
+    tracker.log_params(parent, {"data": collected.lineage, "goal_metric": metric})
+    tracker.set_tags(parent, {"task": schema.task, "target": schema.target, "source": collected.lineage["source"]})
+    say(f"collect: {collected.lineage['source']} — {collected.lineage['rows']} rows, "
+        f"{collected.lineage['columns']} features, {schema.task} of '{schema.target}'; split "
+        f"{collected.lineage['train_rows']} train (labelled) / {collected.lineage['pool_rows']} pool / "
+        f"{collected.lineage['val_rows']} validation / {collected.lineage['test_rows']} test (sealed)")
+    for note in collected.notes:
+        say(f"  note: {note}")
+    _log_datasets(tracker, parent, collected)
+
+    X_val = collected.val[schema.features]
+    y_val = encode_target(collected.val[schema.target], schema)
+    family = cfg.model.family if cfg.model.family != "auto" else "xgboost"
+    state = _Loop(labelled=collected.train, origin=np.full(len(collected.train), "real", dtype=object),
+                  pool=collected.pool, spec=default_spec(family, n_estimators=cfg.model.n_estimators,
+                                                         learning_rate=cfg.model.learning_rate,
+                                                         max_depth=cfg.model.max_depth,
+                                                         early_stopping_rounds=cfg.model.early_stopping_rounds,
+                                                         extra=cfg.model.params),
+                  tried_families={family})
+    ledger = Ledger(cfg.annotation.budget)
+    policy = RuleBasedPolicy(cfg.loop.min_improvement)
+    history: list[Step] = []
+    iterations: list[dict[str, Any]] = []
+    action_in = "start"
+    looks = 0
+
+    for it in range(1, cfg.loop.max_iterations + 1):
+        child = tracker.get_or_create_child(parent, f"iteration-{it}", f"iteration-{it}",
+                                            tags={"synthloop.iteration": str(it), "action_in": action_in})
+        open_runs.append(child)
+        data = _training_set(state, schema)
+        trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed)
+        report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed)
+        looks += 1
+        score = oriented(metric, report.score)
+        history.append(Step(it, action_in, score))
+        if state.best is None or score > state.best["score"] + 1e-12:
+            state.best = {"score": score, "iteration": it, "trained": trained, "report": report,
+                          "spec": state.spec, "synthetic": state.synthetic}
+
+        decision = policy.decide(report, history, _options(cfg, state, ledger))
+        elapsed = time.monotonic() - started
+        if not decision.stops and it == cfg.loop.max_iterations:
+            decision = Decision("stop", "test", f"{report.shortfall}; max_iterations ({it}) reached "
+                                f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
+        elif not decision.stops and cfg.loop.time_budget_s and elapsed > cfg.loop.time_budget_s:
+            decision = Decision("stop", "test", f"{report.shortfall}; time budget {cfg.loop.time_budget_s:g}s spent "
+                                f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
+
+        record = {"iteration": it, "action_in": action_in, "val_metrics": report.metrics,
+                  "train_rows": trained.n_real, "synthetic_rows": trained.n_synthetic, "model": state.spec.describe(),
+                  "decision": decision.action, "stage": decision.stage, "reason": decision.reason,
+                  "alternatives": list(decision.alternatives), "label_cost": ledger.spent}
+        iterations.append(record)
+        _log_iteration(tracker, child, trained, report, decision, record, schema, it)
+        tracker.finish(child)
+        open_runs.remove(child)
+        say(f"iteration {it}: {metric} {report.score:.4f} on validation (baseline {report.baseline.get(metric, float('nan')):.4f}, "
+            f"{trained.n_real} real + {trained.n_synthetic} synthetic rows, {state.spec.family}) → "
+            f"{decision.action}: {decision.reason}")
+        if decision.stops:
+            break
+        action_in = decision.action
+        _revert_if_worse(state, score)
+        _apply(decision, state, cfg, schema, ledger, trained, data, metric, tracker, parent, it, threads, seed,
+               retry, say)
+
+    best = state.best
+    goal_met = bool(best["report"].passed)
+    test_metrics = evaluate_on_holdout(best["trained"].pipeline, sealed, schema)
+    val_score, test_score = best["report"].score, test_metrics.get(metric, float("nan"))
+    gap = oriented(metric, val_score) - oriented(metric, test_score)
+    tracker.log_metrics(parent, {f"test_{k}": v for k, v in test_metrics.items()})
+    tracker.log_metrics(parent, {f"val_{k}": v for k, v in best["report"].metrics.items()})
+    tracker.log_metrics(parent, {"val_test_gap": gap, "looks_at_validation": looks, "label_cost": ledger.spent,
+                                 "iterations": len(iterations), "best_iteration": best["iteration"],
+                                 "goal_met": float(goal_met)})
+    tracker.set_tags(parent, {"goal_met": str(goal_met).lower(), "test_opened_at": sealed.opened_at,
+                              "best_model": best["spec"].describe(), "best_iteration": best["iteration"]})
+    if not goal_met:
+        tracker.set_tags(parent, {"goal_shortfall": best["report"].shortfall})
+    _log_summary_plots(tracker, parent, iterations, metric, cfg, best, schema, X_val, y_val)
+    if ledger.entries:
+        tracker.log_text(parent, ledger.to_frame().to_csv(index=False), "ledger.csv")
+
+    model = _presentable(best["trained"].pipeline, schema)
+    example = X_val.head(5)
+    model_uri, version = tracker.log_model(parent, model, example, cfg.tracking.registered_model)
+    summary = {
+        "iterations": iterations, "test_metrics": test_metrics, "goal_met": goal_met, "goal_metric": metric,
+        "goal_threshold": cfg.goal.threshold, "best_iteration": best["iteration"], "best_model": best["spec"].describe(),
+        "val_test_gap": gap, "looks_at_validation": looks, "label_cost": ledger.spent,
+        "shortfall": best["report"].shortfall, "mlflow_run_id": parent, "mlflow_experiment_id": tracker.experiment_id,
+        "tracking_uri": tracker.uri, "model_uri": model_uri, "registered_model": cfg.tracking.registered_model,
+        "registered_version": version, "prefect_flow_run_id": flow_run_id, "prefect_flow_run_name": flow_run_name,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    say(f"test (opened once): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "
+        f"goal {'met' if goal_met else 'NOT met: ' + best['report'].shortfall}")
+    _prefect_artifact(summary, tracker)
+    return summary
+
+
+def _training_set(state: _Loop, schema):
+    from synthloop.splits import encode_target
+    from synthloop.types import TrainingSet
+
+    X = state.labelled[schema.features]
+    y = encode_target(state.labelled[schema.target], schema)
+    origin = state.origin
+    if state.synthetic is not None:
+        X_syn, y_syn = state.synthetic
+        X = pd.concat([X, X_syn], ignore_index=True)
+        y = np.concatenate([y, encode_target(y_syn, schema)])
+        origin = np.concatenate([origin, np.full(len(X_syn), "synthetic", dtype=object)])
+    else:
+        X = X.reset_index(drop=True)
+    return TrainingSet(X, y, origin)
+
+
+def _options(cfg: Config, state: _Loop, ledger):
+    from synthloop.models import FAMILIES
+    from synthloop.policy import Options
+
+    affordable = 0
+    if len(state.pool) and state.pool.has_truth:
+        affordable = min(len(state.pool), ledger.affordable(cfg.annotation.cost_per_label))
+    blocked = {}
+    if len(state.pool) and not affordable:
+        blocked["collect_labels"] = f"label budget spent ({ledger.spent:g} of {cfg.annotation.budget:g})"
+    elif not len(state.pool):
+        blocked["collect_labels"] = "no unlabelled rows left to buy"
+    return Options(labels_affordable=affordable, synthetic_available=state.synthetic is None,
+                   designs_untried=tuple(f for f in FAMILIES if f not in state.tried_families),
+                   can_train_longer=state.moves.get("train_longer", 0) < 2,
+                   can_regularize=state.moves.get("regularize", 0) < 2, blocked=blocked)
+
+
+def _revert_if_worse(state: _Loop, score: float) -> None:
+    """An action that did not help is undone (bought labels stay: they are real and paid for)."""
+    if state.best and score < state.best["score"]:
+        state.spec, state.synthetic = state.best["spec"], state.best["synthetic"]
+
+
+def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,
+           it: int, threads: int, seed: int, retry: dict, say: _Say) -> None:
+    """Go back to the stage the decision names and redo only what it changes."""
+    from synthloop import design
+
+    state.moves[decision.action] = state.moves.get(decision.action, 0) + 1
+    if decision.action == "collect_labels":
+        n = min(cfg.annotation.batch_size, _options(cfg, state, ledger).labels_affordable)
+        index = select_pool_rows.with_options(**retry)(state.pool, n, cfg.annotation.selection, trained.pipeline, it, seed)
+        rows, state.pool = annotate_rows.with_options(**retry)(state.pool, index, schema, cfg.annotation, ledger, it, seed)
+        state.labelled = pd.concat([state.labelled, rows])
+        state.origin = np.concatenate([state.origin, np.full(len(rows), "real:bought", dtype=object)])
+        say(f"  collect → annotate: bought {len(rows)} labels ({cfg.annotation.selection} selection), "
+            f"spent {ledger.spent:g}{'' if cfg.annotation.budget is None else f' of {cfg.annotation.budget:g}'}")
+    elif decision.action == "add_synthetic":
+        X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed)
+        state.synthetic = (X_syn, y_syn)
+        ledger.book(f"synthetic:{cfg.synthetic.generator}", it, len(X_syn), 0.0, kind="synthetic")
+        say(f"  collect: {len(X_syn)} synthetic rows from a {cfg.synthetic.generator} fitted to "
+            f"{len(state.labelled)} real train rows (train only)")
+    elif decision.action == "change_design":
+        candidates = design.design_candidates(state.spec, state.tried_families, cfg.model.n_estimators,
+                                              cfg.model.learning_rate, cfg.model.max_depth)
+        trials = search_design(data, candidates, schema, metric, it, threads, seed)
+        for rank, trial in enumerate(trials):
+            run = tracker.get_or_create_child(parent, f"trial-{it}-{trial['spec'].family}",
+                                              f"design-{it}-{trial['spec'].family}",
+                                              tags={"synthloop.trial": "true", "synthloop.iteration": str(it)})
+            tracker.log_params(run, {"family": trial["spec"].family, **trial["spec"].params})
+            tracker.log_metrics(run, {f"cv_{metric}": trial["score"] if metric != "rmse" else -trial["score"],
+                                      "cv_std": trial["std"], "rank": rank + 1})
+            tracker.finish(run)
+        new = [t for t in trials if t["spec"].family != state.spec.family]
+        choice = new[0]
+        state.spec = choice["spec"]
+        state.tried_families.update(t["spec"].family for t in trials)
+        runner_up = next((t for t in trials if t is not choice), None)
+        shown = f"{runner_up['spec'].family} (CV {runner_up['score']:.4f})" if runner_up else "none"
+        say(f"  train: design search by {trials[0]['folds']}-fold CV on train → {choice['spec'].family} "
+            f"(CV {choice['score']:.4f}); runner-up {shown}")
+    elif decision.action == "train_longer":
+        state.spec = design.train_longer(state.spec)
+        say(f"  train: longer — {state.spec.describe()}")
+    elif decision.action == "regularize":
+        state.spec = design.regularize(state.spec)
+        say(f"  train: regularized — {state.spec.describe()}")
+
+
+def _log_iteration(tracker, run_id, trained, report, decision, record, schema, it) -> None:
+    from synthloop import plots
+
+    tracker.log_params(run_id, {"iteration": it, "rows_real": trained.n_real, "rows_synthetic": trained.n_synthetic,
+                                "synthetic_share": round(trained.n_synthetic / max(1, trained.n_real + trained.n_synthetic), 4),
+                                "model_family": trained.spec.family,
+                                **{f"model.{k}": v for k, v in trained.spec.params.items()}})
+    tracker.log_curves(run_id, trained.curves)
+    tracker.log_metrics(run_id, {**{f"val_{k}": v for k, v in report.metrics.items()},
+                                 **{f"train_{k}": v for k, v in report.train_metrics.items()},
+                                 **{f"baseline_{k}": v for k, v in report.baseline.items()},
+                                 "fit_seconds": trained.fit_seconds, "label_cost": record["label_cost"]})
+    tracker.set_tags(run_id, {"decision": decision.action, "reason": decision.reason, "stage": decision.stage,
+                              "goal_met": str(report.passed).lower(), "action_in": record["action_in"]})
+    tracker.log_dict(run_id, {"decision": decision.action, "stage": decision.stage, "reason": decision.reason,
+                              "alternatives": list(decision.alternatives), "diagnosis": report.diagnosis},
+                     "decision.json")
+    if trained.curves:
+        tracker.log_figure(run_id, plots.loss_curves(trained.curves, f"iteration {it}: {trained.spec.family}",
+                                                     trained.best_round), "plots/loss_curves.png")
+
+
+def _log_summary_plots(tracker, parent, iterations, metric, cfg, best, schema, X_val, y_val) -> None:
+    from synthloop import plots
+    from synthloop.models import feature_importance, predict
+
+    base = best["report"].baseline.get(metric)
+    tracker.log_figure(parent, plots.loop_path(iterations, metric, cfg.goal.threshold, base), "plots/loop.png")
+    pred, _ = predict(best["trained"].pipeline, X_val, schema.task)
+    if schema.task == "classification":
+        tracker.log_figure(parent, plots.confusion(y_val, pred, schema.classes), "plots/confusion_matrix.png")
+    else:
+        tracker.log_figure(parent, plots.residuals(y_val, pred), "plots/residuals.png")
+    imp = feature_importance(best["trained"].pipeline)
+    if imp is not None and len(imp):
+        tracker.log_figure(parent, plots.importance(imp), "plots/feature_importance.png")
+    if best["trained"].curves:
+        tracker.log_figure(parent, plots.loss_curves(best["trained"].curves, "chosen model", best["trained"].best_round),
+                           "plots/loss_curves.png")
+    tracker.log_dict(parent, {"iterations": iterations}, "iterations.json")
+
+
+def _log_datasets(tracker, parent, collected) -> None:
+    schema = collected.schema
+    for name, frame in (("train", collected.train), ("validation", collected.val)):
+        tracker.log_dataset(parent, frame, name=name, source=collected.lineage["source"], context=name,
+                            targets=schema.target)
+
+
+def _presentable(pipeline, schema):
+    """The model as users call it: class labels out for classification."""
+    from synthloop.models import DecodedClassifier
+
+    if schema.task == "classification":
+        return DecodedClassifier(pipeline, list(schema.classes)).fit(None, None)
+    return pipeline
+
+
+def _prefect_artifact(summary: dict[str, Any], tracker) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    rows = "\n".join(f"| {it['iteration']} | {it['val_metrics'].get(summary['goal_metric'], float('nan')):.4f} | "
+                     f"{it['decision']} | {it['reason'].replace('|', '/')} |" for it in summary["iterations"])
+    test = summary["test_metrics"].get(summary["goal_metric"], float("nan"))
+    md = (f"## MLflow run `{summary['mlflow_run_id']}`\n\n"
+          f"Tracking store: `{summary['tracking_uri']}` — experiment {summary['mlflow_experiment_id']}.\n\n"
+          f"Open in the MLflow UI (`synthloop ui`): {tracker.run_link(summary['mlflow_run_id'])}\n\n"
+          f"| iteration | validation {summary['goal_metric']} | decision | reason |\n|---|---|---|---|\n{rows}\n\n"
+          f"**Test** {summary['goal_metric']}: {test:.4f} — goal met: **{summary['goal_met']}**; "
+          f"model `{summary['best_model']}`, registered as `{summary['registered_model']}` "
+          f"version {summary['registered_version']}.")
+    create_markdown_artifact(markdown=md, key="mlflow-run", description="Where this run is recorded in MLflow")

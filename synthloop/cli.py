@@ -1,0 +1,181 @@
+"""The `synthloop` command.
+
+Prefect, MLflow and the ML libraries are imported only inside the commands that need them, so
+`--help` and argument errors answer at once. Errors caused by input or config print one line and
+exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Any
+
+EPILOG = """examples:
+  synthloop run                                   the embedded default: digits, few labels, the loop goes back
+  synthloop run --data sales.csv --target price   your own CSV or Parquet file
+  synthloop run --data x.parquet --target y --goal "accuracy >= 0.9" --json
+  synthloop run --config synthloop.yaml --set loop.max_iterations=3
+  synthloop config > synthloop.yaml               write the default config to edit
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="synthloop",
+        description="Run the ML development cycle (collect → annotate → train → validate → test) as a Prefect "
+                    "flow that goes back on its own when validation falls short, recorded in MLflow.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the development cycle (no arguments: the embedded default scenario)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("--config", metavar="FILE", help="YAML config (see `synthloop config`)")
+    run.add_argument("--data", metavar="FILE", help="CSV or Parquet file, sklearn:NAME, or a SQLAlchemy URL")
+    run.add_argument("--target", metavar="COLUMN", help="the column to predict")
+    run.add_argument("--task", choices=["classification", "regression"], help="guessed from the target when absent")
+    run.add_argument("--table", help="table to read when --data is a SQLAlchemy URL")
+    run.add_argument("--query", help="SQL query to read when --data is a SQLAlchemy URL")
+    run.add_argument("--goal", metavar="EXPR", help="e.g. 'accuracy >= 0.9' or 'rmse <= 600' (validation)")
+    run.add_argument("--model", choices=["auto", "xgboost", "hist_gradient_boosting", "random_forest", "linear"],
+                     help="starting model family")
+    run.add_argument("--max-iterations", type=int, metavar="N", help="bound of the go-back loop")
+    run.add_argument("--seed", type=int, help="seed of splits, sampling and models")
+    run.add_argument("--threads", type=int, metavar="N", help="threads per model fit (default: all cores)")
+    run.add_argument("--tracking-uri", metavar="URI",
+                     help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///./mlruns/mlflow.db)")
+    run.add_argument("--experiment", metavar="NAME", help="MLflow experiment name")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any config field, e.g. --set annotation.budget=200 (repeatable)")
+    run.add_argument("--json", action="store_true", help="print one JSON line with the summary on stdout")
+    run.add_argument("--verbose", action="store_true", help="show Prefect's own logs and full tracebacks")
+
+    cfg = sub.add_parser("config", help="print the default config as YAML (the embedded scenario's values)")
+    cfg.add_argument("--plain", action="store_true", help="the plain defaults instead of the embedded scenario")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    import yaml
+
+    from synthloop.errors import ConfigError
+
+    out: dict[str, Any] = {
+        "data.source": args.data, "data.target": args.target, "data.task": args.task, "data.table": args.table,
+        "data.query": args.query, "model.family": args.model, "loop.max_iterations": args.max_iterations,
+        "seed": args.seed, "threads": args.threads, "tracking.tracking_uri": args.tracking_uri,
+        "tracking.experiment": args.experiment,
+    }
+    if args.goal:
+        from synthloop.config import GoalConfig
+
+        goal = GoalConfig.parse(args.goal)
+        out["goal.metric"], out["goal.threshold"] = goal.metric, goal.threshold
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: write it as KEY=VALUE, e.g. --set loop.max_iterations=3")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from synthloop.config import Config
+
+    config = Config.load(args.config, _overrides(args))
+    if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
+        config.data.target = "target"
+    if not args.verbose:
+        import os
+
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    from flows.develop import develop
+
+    summary = develop(config)
+    if args.json:
+        keep = ("iterations", "test_metrics", "goal_met", "mlflow_run_id", "prefect_flow_run_id", "goal_metric",
+                "best_iteration", "best_model", "val_test_gap", "label_cost", "registered_version", "tracking_uri",
+                "seconds")
+        print(json.dumps({k: summary[k] for k in keep}, default=str))
+    else:
+        print(_human_summary(summary))
+    return 0
+
+
+def _human_summary(s: dict[str, Any]) -> str:
+    metric = s["goal_metric"]
+    lines = [
+        "",
+        f"{'goal met' if s['goal_met'] else 'goal NOT met'} after {len(s['iterations'])} iteration(s) in "
+        f"{s['seconds']:.1f}s — test {metric} {s['test_metrics'].get(metric, float('nan')):.4f} "
+        f"(best iteration {s['best_iteration']}: {s['best_model']})",
+        "",
+        f"  {'it':>2}  {'val ' + metric:>14}  {'rows':>10}  decision",
+    ]
+    for it in s["iterations"]:
+        rows = f"{it['train_rows']}+{it['synthetic_rows']}" if it["synthetic_rows"] else str(it["train_rows"])
+        lines.append(f"  {it['iteration']:>2}  {it['val_metrics'].get(metric, float('nan')):>14.4f}  {rows:>10}  "
+                     f"{it['decision']}")
+    if not s["goal_met"]:
+        lines.append(f"  why not met: {s['shortfall']}")
+    if s["label_cost"]:
+        lines.append(f"  labels bought for {s['label_cost']:g}")
+    lines += [
+        "",
+        f"MLflow   run {s['mlflow_run_id']} in {s['tracking_uri']}",
+        f"         model {s['registered_model']} version {s['registered_version']}" if s["registered_version"] else "",
+        f"         `synthloop ui` (or `mlflow ui --backend-store-uri {s['tracking_uri']}`), then open "
+        f"http://127.0.0.1:5000/#/experiments/{s['mlflow_experiment_id']}/runs/{s['mlflow_run_id']}",
+        f"Prefect  flow run '{s['prefect_flow_run_name']}' ({s['prefect_flow_run_id']})",
+        f"         `prefect server start`, then open http://127.0.0.1:4200/runs/flow-run/{s['prefect_flow_run_id']}",
+    ]
+    return "\n".join(line for line in lines if line is not None)
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from synthloop.config import Config
+
+    cfg = Config() if args.plain else Config.embedded_default()
+    print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def _raise_interrupt(signum, frame):  # SIGTERM ends the run like Ctrl-C: runs are closed, not left RUNNING
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synthloop.env import apply_defaults
+
+    apply_defaults()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    from synthloop.errors import SynthloopError
+
+    try:
+        return {"run": _cmd_run, "config": _cmd_config}[args.command](args)
+    except SynthloopError as exc:
+        print(f"synthloop: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("synthloop: interrupted; open runs were marked KILLED", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if getattr(args, "verbose", False):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"synthloop: failed: {type(exc).__name__}: {first} (run again with --verbose for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""One configuration object for the whole cycle.
+
+`Config` has a section per stage plus the loop's bounds and the seed. It loads from YAML
+(`Config.from_yaml`), takes dotted overrides from the command line (`Config.load(..., overrides=...)`)
+and rejects unknown keys and out-of-range values with one message that names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from synthloop.errors import ConfigError
+
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1_macro": True,
+    "roc_auc": True,
+    "log_loss": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+}
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the real rows come from and how they are split.
+
+    `initial_labelled` is how many train rows have labels at the start (a count, or a fraction
+    of the train split); the rest of the train split is a pool whose labels must be bought.
+    """
+
+    source: str = "sklearn:digits"
+    target: str | None = None
+    task: Literal["classification", "regression"] | None = None
+    table: str | None = None
+    query: str | None = None
+    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    initial_labelled: float | None = Field(None, gt=0)
+    column_types: dict[str, Literal["numeric", "categorical", "boolean", "datetime"]] = {}
+    drop_columns: list[str] = []
+
+
+class GoalConfig(_Section):
+    """What "good enough" means on validation.
+
+    `threshold` None means: clearly better than the trivial baseline (`min_gain_over_baseline`).
+    """
+
+    metric: str | None = None
+    threshold: float | None = None
+    min_gain_over_baseline: float = Field(0.05, ge=0.0)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str | None) -> str | None:
+        if v is not None and v not in HIGHER_IS_BETTER:
+            raise ValueError(f"unknown metric {v!r}; choose one of {', '.join(HIGHER_IS_BETTER)}")
+        return v
+
+    @classmethod
+    def parse(cls, text: str) -> GoalConfig:
+        """Parse a goal written as `metric >= value` or `metric <= value`."""
+        m = re.fullmatch(r"\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*", text)
+        if not m:
+            raise ConfigError(f"goal: cannot read {text!r}; write it as 'accuracy >= 0.9' or 'rmse <= 600'")
+        metric, op, value = m.group(1), m.group(2), float(m.group(3))
+        if metric not in HIGHER_IS_BETTER:
+            raise ConfigError(f"goal: unknown metric {metric!r}; choose one of {', '.join(HIGHER_IS_BETTER)}")
+        if HIGHER_IS_BETTER[metric] != op.startswith(">"):
+            better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
+            raise ConfigError(f"goal: {better} {metric} is better, so write '{metric} {'>=' if better == 'higher' else '<='} {value}'")
+        return cls(metric=metric, threshold=value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return cls.parse(data).model_dump()
+        return data
+
+    @model_validator(mode="after")
+    def _threshold_range(self) -> GoalConfig:
+        bounded = {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc"}
+        if self.metric in bounded and self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold {self.threshold} for {self.metric} must lie between 0 and 1")
+        if self.metric in {"rmse", "mae", "log_loss"} and self.threshold is not None and self.threshold < 0:
+            raise ValueError(f"threshold {self.threshold} for {self.metric} cannot be negative")
+        return self
+
+
+class AnnotationConfig(_Section):
+    """Buying labels for pool rows: price, batch size, budget and the annotators' error rate."""
+
+    cost_per_label: float = Field(1.0, ge=0.0)
+    batch_size: int = Field(200, ge=1)
+    budget: float | None = Field(None, ge=0.0)
+    noise_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    selection: Literal["uncertainty", "margin", "random"] = "uncertainty"
+
+
+class SyntheticConfig(_Section):
+    """Synthetic rows fitted to the real train split; they go into train only."""
+
+    generator: Literal["copula", "smote"] = "copula"
+    ratio: float = Field(1.0, gt=0.0, le=20.0)
+
+
+class ModelConfig(_Section):
+    """The design: model family and its settings.
+
+    `family: auto` starts with gradient boosting (xgboost) and lets the loop change it.
+    """
+
+    family: Literal["auto", "xgboost", "hist_gradient_boosting", "random_forest", "linear"] = "auto"
+    n_estimators: int = Field(200, ge=1, le=100_000)
+    learning_rate: float = Field(0.1, gt=0.0, le=1.0)
+    max_depth: int = Field(6, ge=1, le=64)
+    early_stopping_rounds: int | None = Field(20, ge=1)
+    params: dict[str, Any] = {}
+
+
+class LoopConfig(_Section):
+    """Bounds of the go-back loop."""
+
+    max_iterations: int = Field(6, ge=1, le=100)
+    time_budget_s: float | None = Field(None, gt=0)
+    min_improvement: float = Field(0.002, ge=0.0)
+
+
+class RetryConfig(_Section):
+    """Retries of the stages that touch outside sources (collect, annotate)."""
+
+    retries: int = Field(3, ge=0, le=20)
+    delays_s: list[float] = [1.0, 5.0, 15.0]
+
+    @field_validator("delays_s")
+    @classmethod
+    def _non_negative(cls, v: list[float]) -> list[float]:
+        if any(d < 0 for d in v):
+            raise ValueError("retry delays must be >= 0 seconds")
+        return v
+
+
+class TrackingConfig(_Section):
+    """Where runs are recorded. `tracking_uri` None means MLFLOW_TRACKING_URI or ./mlruns."""
+
+    tracking_uri: str | None = None
+    experiment: str = "synthloop"
+    registered_model: str | None = "synthloop-model"
+
+
+class Config(_Section):
+    """The whole cycle's configuration: one section per stage, the loop's bounds and the seed."""
+
+    seed: int = 0
+    threads: int | None = Field(None, ge=1, le=1024)
+    data: DataConfig = DataConfig()
+    goal: GoalConfig = GoalConfig()
+    annotation: AnnotationConfig = AnnotationConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    model: ModelConfig = ModelConfig()
+    loop: LoopConfig = LoopConfig()
+    retry: RetryConfig = RetryConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @classmethod
+    def embedded_default(cls) -> Config:
+        """The story in one run: digits, 60 labelled rows at first, a pool of labels to buy."""
+        return cls(
+            data=DataConfig(source="sklearn:digits", target="target", task="classification", initial_labelled=60),
+            goal=GoalConfig(metric="accuracy", threshold=0.95),
+            annotation=AnnotationConfig(cost_per_label=0.5, batch_size=150, budget=400.0),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+        """Build a config from an optional YAML file and dotted overrides.
+
+        Args:
+            path: A YAML file; None starts from the embedded default when no data source is
+                overridden, from the plain defaults otherwise.
+            overrides: Dotted keys to values, e.g. {"data.source": "x.csv", "loop.max_iterations": 3}.
+        Returns:
+            The validated config.
+        Raises:
+            ConfigError: one line naming the field and the problem.
+        """
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if path is not None:
+            raw = _read_yaml(Path(path))
+        elif "data.source" in overrides:
+            raw = {}
+        else:
+            raw = cls.embedded_default().model_dump(exclude_defaults=True)
+        for key, value in overrides.items():
+            _set_dotted(raw, key, value)
+        return cls.validate_dict(raw, origin=str(path) if path else "config")
+
+    @classmethod
+    def validate_dict(cls, raw: dict[str, Any], origin: str = "config") -> Config:
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc, origin)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, not {type(raw).__name__}")
+    return raw
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key}: {part} is not a section")
+    node[leaf] = value
+
+
+def _one_line(exc: ValidationError, origin: str) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        given = err.get("input")
+        shown = f" (got {given!r})" if err["type"] != "extra_forbidden" and not isinstance(given, dict) else ""
+        parts.append(f"{field}: {msg}{shown}")
+    more = f" (+{exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+    return f"{origin}: " + "; ".join(parts) + more

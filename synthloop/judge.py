@@ -1,0 +1,104 @@
+"""Judging a model on validation: the goal check against the baseline, and the diagnosis.
+
+Everything here reads validation and train rows only. The diagnosis names what is wrong:
+too little data (learning curve still rising), overfitting (train far above validation),
+underfitting (train low too), too little training (validation loss still falling at the last
+round), imbalance (a class with low recall) — each with the numbers behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthloop.config import HIGHER_IS_BETTER, GoalConfig
+from synthloop.models import ModelSpec, compute_metrics, fit_model, per_class_recall, predict
+from synthloop.types import Schema, ValidationReport
+
+# How much a half-data model must trail the full one for the curve to count as still rising.
+LEARNING_CURVE_RISING = 0.01
+OVERFIT_GAP = 0.08
+UNDERTRAINED_TAIL = 0.9
+LOW_CLASS_RECALL = 0.5
+
+
+def goal_metric(goal: GoalConfig, task: str) -> str:
+    return goal.metric or ("accuracy" if task == "classification" else "r2")
+
+
+def oriented(metric: str, value: float) -> float:
+    """A value where higher is always better."""
+    return value if HIGHER_IS_BETTER[metric] else -value
+
+
+def check_goal(goal: GoalConfig, task: str, metrics: dict[str, float], baseline: dict[str, float]) -> tuple[bool, str]:
+    """Met when the threshold (if any) is reached and the model is clearly better than the baseline."""
+    metric = goal_metric(goal, task)
+    if metric not in metrics:
+        return False, f"{metric} could not be computed on validation"
+    score, base = metrics[metric], baseline.get(metric, float("nan"))
+    reasons = []
+    if goal.threshold is not None and oriented(metric, score) < oriented(metric, goal.threshold):
+        op = ">=" if HIGHER_IS_BETTER[metric] else "<="
+        reasons.append(f"{metric} {score:.4f} misses the goal {op} {goal.threshold:g}")
+    if np.isfinite(base):
+        gain = oriented(metric, score) - oriented(metric, base)
+        needed = goal.min_gain_over_baseline * (abs(base) if not HIGHER_IS_BETTER[metric] else 1.0)
+        if gain < needed:
+            reasons.append(f"{metric} {score:.4f} is not clearly better than the trivial baseline {base:.4f}")
+    return not reasons, "; ".join(reasons)
+
+
+def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, real_mask: np.ndarray,
+             X_val: pd.DataFrame, y_val: np.ndarray, *, metric: str, val_metrics: dict[str, float],
+             train_metrics: dict[str, float], curves: dict[str, list[float]], rounds: int | None,
+             best_round: int | None, n_estimators: int | None, val_pred: np.ndarray, threads: int,
+             seed: int) -> dict[str, Any]:
+    """Findings from validation evidence, each with its numbers.
+
+    The learning curve refits the same design on half of the real train rows (plus the same share of
+    synthetic rows) and compares validation scores: a large gain from half to all means more data helps.
+    """
+    findings: dict[str, Any] = {}
+    score = oriented(metric, val_metrics[metric])
+    train_score = oriented(metric, train_metrics.get(metric, np.nan))
+    rng = np.random.default_rng(seed)
+    half = rng.random(len(y)) < 0.5
+    if schema.task == "classification":  # keep every class in the half
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            half[idx[: max(1, len(idx) // 2)]] = True
+    n_real = int(real_mask.sum())
+    if n_real >= 20:
+        fitted = fit_model(spec, schema, X[half], y[half], X_val=X_val, y_val=y_val, threads=threads, seed=seed)
+        pred, proba = predict(fitted.pipeline, X_val, schema.task)
+        n_classes = len(schema.classes) if schema.classes else None
+        half_score = oriented(metric, compute_metrics(schema.task, y_val, pred, proba, n_classes).get(metric, np.nan))
+        gain = score - half_score
+        findings["learning_curve"] = {"rows": [int(half.sum()), len(y)], "scores": [half_score, score],
+                                      "gain": gain, "rising": bool(gain > LEARNING_CURVE_RISING)}
+    gap = train_score - score
+    findings["gap"] = {"train": train_score, "val": score, "gap": gap,
+                       "overfit": bool(gap > OVERFIT_GAP), "underfit": bool(gap < OVERFIT_GAP / 2)}
+    if rounds and n_estimators and "val_loss" in curves and curves["val_loss"]:
+        still_falling = best_round is not None and best_round >= UNDERTRAINED_TAIL * (rounds - 1) \
+            and rounds >= n_estimators
+        findings["training"] = {"rounds": rounds, "best_round": best_round, "max_rounds": n_estimators,
+                                "undertrained": bool(still_falling)}
+    if schema.task == "classification" and schema.classes:
+        recall = per_class_recall(y_val, val_pred, len(schema.classes))
+        worst = int(np.argmin(recall))
+        findings["classes"] = {"worst_class": str(schema.classes[worst]), "worst_recall": float(recall[worst]),
+                               "imbalanced": bool(recall[worst] < LOW_CLASS_RECALL)}
+    return findings
+
+
+def make_report(goal: GoalConfig, task: str, metrics: dict[str, float], train_metrics: dict[str, float],
+                baseline: dict[str, float], diagnosis: dict[str, Any]) -> ValidationReport:
+    metric = goal_metric(goal, task)
+    passed, shortfall = check_goal(goal, task, metrics, baseline)
+    return ValidationReport(metrics=metrics, train_metrics=train_metrics, baseline=baseline,
+                            score=float(metrics.get(metric, np.nan)), passed=passed, shortfall=shortfall,
+                            diagnosis=diagnosis)

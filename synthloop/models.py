@@ -1,0 +1,280 @@
+"""Model families, their preprocessing, fitting with loss curves, and metrics.
+
+Every model is a scikit-learn `Pipeline(preprocess, estimator)` that takes the raw feature frame,
+so the logged MLflow model accepts the user's columns as they are. Classification labels are
+encoded as 0..K-1 (xgboost needs it); `DecodedClassifier` maps predictions back to the labels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from synthloop.types import Schema
+
+FAMILIES = ("xgboost", "hist_gradient_boosting", "random_forest", "linear")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A design: a model family and its hyperparameters (family-specific names)."""
+
+    family: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def with_params(self, **changes: Any) -> ModelSpec:
+        return replace(self, params={**self.params, **changes})
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.family}({shown})"
+
+
+def default_spec(family: str, *, n_estimators: int = 200, learning_rate: float = 0.1, max_depth: int = 6,
+                 early_stopping_rounds: int | None = 20, extra: dict[str, Any] | None = None) -> ModelSpec:
+    """The starting hyperparameters of a family."""
+    if family == "xgboost":
+        params = {"n_estimators": n_estimators, "learning_rate": learning_rate, "max_depth": max_depth,
+                  "min_child_weight": 1.0, "reg_lambda": 1.0, "subsample": 1.0,
+                  "early_stopping_rounds": early_stopping_rounds}
+    elif family == "hist_gradient_boosting":
+        params = {"max_iter": n_estimators, "learning_rate": learning_rate, "max_depth": None,
+                  "l2_regularization": 0.0, "min_samples_leaf": 20}
+    elif family == "random_forest":
+        params = {"n_estimators": min(n_estimators, 300), "min_samples_leaf": 1, "max_features": "sqrt"}
+    elif family == "linear":
+        params = {"C": 1.0, "alpha": 1.0}
+    else:
+        raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return ModelSpec(family, {**params, **(extra or {})})
+
+
+def datetime_features(frame: pd.DataFrame) -> np.ndarray:
+    """Turn datetime columns into numbers a model can split on (days since epoch, year, month, weekday)."""
+    out = []
+    for col in frame.columns:
+        s = pd.to_datetime(frame[col], errors="coerce")
+        days = (s - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+        out += [days.to_numpy(float), s.dt.year.to_numpy(float), s.dt.month.to_numpy(float),
+                s.dt.dayofweek.to_numpy(float)]
+    return np.column_stack(out) if out else np.empty((len(frame), 0))
+
+
+def _as_object(frame: pd.DataFrame) -> np.ndarray:
+    return frame.astype(object).where(frame.notna(), "__missing__").to_numpy()
+
+
+def build_preprocessor(schema: Schema, family: str) -> ColumnTransformer:
+    """Column-wise preprocessing suited to a family: trees take NaN and ordinal codes; linear models
+    take imputed, scaled numbers and one-hot categories."""
+    numeric = schema.columns_of("numeric") + schema.columns_of("boolean")
+    categorical = schema.columns_of("categorical")
+    dates = schema.columns_of("datetime")
+    as_object = FunctionTransformer(_as_object, feature_names_out="one-to-one")
+    if family == "linear":
+        num = make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                            StandardScaler())
+        cat = make_pipeline(as_object, OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
+                                                     max_categories=30, sparse_output=False))
+        date = make_pipeline(FunctionTransformer(datetime_features),
+                             SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler())
+    else:
+        num = "passthrough"
+        cat = make_pipeline(as_object, OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                                      min_frequency=5, max_categories=250))
+        date = FunctionTransformer(datetime_features)
+    parts = [(name, step, cols) for name, step, cols in
+             (("num", num, numeric), ("cat", cat, categorical), ("date", date, dates)) if cols]
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+
+
+def build_estimator(spec: ModelSpec, task: str, *, threads: int, seed: int, n_classes: int | None = None):
+    """The unfitted estimator of a spec, with its thread count set on purpose."""
+    p = dict(spec.params)
+    if spec.family == "xgboost":
+        import xgboost as xgb
+
+        cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
+        metric = "rmse" if task == "regression" else ("logloss" if n_classes == 2 else "mlogloss")
+        return cls(tree_method="hist", n_jobs=threads, random_state=seed, eval_metric=metric, **p)
+    if spec.family == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
+        return cls(random_state=seed, early_stopping=True, scoring="loss", validation_fraction=0.15,
+                   n_iter_no_change=20, **p)
+    if spec.family == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+        cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+        return cls(n_jobs=threads, random_state=seed, **p)
+    if spec.family == "linear":
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        if task == "classification":
+            return LogisticRegression(C=p.get("C", 1.0), max_iter=2000)
+        return Ridge(alpha=p.get("alpha", 1.0))
+    raise ValueError(f"unknown model family {spec.family!r}")
+
+
+@dataclass
+class Fitted:
+    """A fitted pipeline and what its training recorded."""
+
+    pipeline: Pipeline
+    curves: dict[str, list[float]]
+    rounds: int | None
+    best_round: int | None
+    fit_seconds: float
+
+
+def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *, X_val: pd.DataFrame | None = None,
+              y_val: np.ndarray | None = None, threads: int = 1, seed: int = 0,
+              init_model: Any = None) -> Fitted:
+    """Fit a spec on a frame, recording training and validation loss per round where the family has rounds.
+
+    Args:
+        spec: The design.
+        schema: Column kinds of X.
+        X, y: Training features and encoded target.
+        X_val, y_val: Validation rows for the loss curve and xgboost's early stopping.
+        threads: Threads each fit may use.
+        seed: Random seed.
+        init_model: An xgboost booster to continue boosting from (pre-train / fine-tune).
+    Returns:
+        The fitted pipeline with its curves.
+    """
+    start = time.perf_counter()
+    n_classes = len(schema.classes) if schema.classes is not None else None
+    pre = build_preprocessor(schema, spec.family)
+    est = build_estimator(spec, schema.task, threads=threads, seed=seed, n_classes=n_classes)
+    Xt = pre.fit_transform(X)
+    curves: dict[str, list[float]] = {}
+    rounds = best = None
+    if spec.family == "xgboost":
+        if X_val is None or not spec.params.get("early_stopping_rounds"):
+            est.set_params(early_stopping_rounds=None)
+        evals = [(Xt, y)] + ([(pre.transform(X_val), y_val)] if X_val is not None else [])
+        est.fit(Xt, y, eval_set=evals, verbose=False, xgb_model=init_model)
+        res = est.evals_result()
+        metric = next(iter(res["validation_0"]))
+        curves["train_loss"] = [float(v) for v in res["validation_0"][metric]]
+        if "validation_1" in res:
+            curves["val_loss"] = [float(v) for v in res["validation_1"][metric]]
+        rounds = len(curves["train_loss"])
+        best = int(getattr(est, "best_iteration", rounds - 1) or 0) if X_val is not None else rounds - 1
+    else:
+        est.fit(Xt, y)
+        if spec.family == "hist_gradient_boosting":
+            curves["train_loss"] = [float(-v) for v in est.train_score_[1:]]
+            if len(est.validation_score_):
+                curves["val_loss"] = [float(-v) for v in est.validation_score_[1:]]
+            rounds = int(est.n_iter_)
+            vl = curves.get("val_loss") or curves["train_loss"]
+            best = int(np.argmin(vl)) if vl else 0
+    return Fitted(Pipeline([("preprocess", pre), ("model", est)]), curves, rounds, best,
+                  time.perf_counter() - start)
+
+
+def predict(pipeline: Pipeline, X: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions and (for classification) class probabilities."""
+    if task == "classification":
+        proba = pipeline.predict_proba(X)
+        return proba.argmax(axis=1), proba
+    return pipeline.predict(X).astype(float), None
+
+
+def compute_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None = None,
+                    n_classes: int | None = None) -> dict[str, float]:
+    """Validation or test metrics: accuracy, balanced accuracy, macro-F1, log loss, ROC AUC; or RMSE, MAE, R²."""
+    from sklearn import metrics as m
+
+    if task == "regression":
+        return {"rmse": float(np.sqrt(m.mean_squared_error(y_true, y_pred))),
+                "mae": float(m.mean_absolute_error(y_true, y_pred)),
+                "r2": float(m.r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan")}
+    out = {"accuracy": float(m.accuracy_score(y_true, y_pred)),
+           "balanced_accuracy": float(m.balanced_accuracy_score(y_true, y_pred)),
+           "f1_macro": float(m.f1_score(y_true, y_pred, average="macro", zero_division=0))}
+    if proba is not None:
+        labels = np.arange(n_classes or proba.shape[1])
+        p = np.clip(proba, 1e-15, 1)
+        out["log_loss"] = float(m.log_loss(y_true, p / p.sum(axis=1, keepdims=True), labels=labels))
+        present = np.unique(y_true)
+        if len(present) > 1:
+            if proba.shape[1] == 2:
+                out["roc_auc"] = float(m.roc_auc_score(y_true, proba[:, 1]))
+            elif len(present) == proba.shape[1]:
+                out["roc_auc"] = float(m.roc_auc_score(y_true, p / p.sum(axis=1, keepdims=True),
+                                                       multi_class="ovr", labels=labels))
+    return out
+
+
+def per_class_recall(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    from sklearn.metrics import recall_score
+
+    return recall_score(y_true, y_pred, labels=np.arange(n_classes), average=None, zero_division=0)
+
+
+def baseline_metrics(task: str, y_train: np.ndarray, y_val: np.ndarray, n_classes: int | None) -> dict[str, float]:
+    """Scores of a trivial model (scikit-learn's Dummy: class prior / the mean) on validation."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    X0, Xv = np.zeros((len(y_train), 1)), np.zeros((len(y_val), 1))
+    if task == "classification":
+        dummy = DummyClassifier(strategy="prior").fit(X0, y_train)
+        proba = np.zeros((len(y_val), n_classes))
+        proba[:, dummy.classes_.astype(int)] = dummy.predict_proba(Xv)
+        return compute_metrics(task, y_val, proba.argmax(axis=1), proba, n_classes)
+    dummy = DummyRegressor(strategy="mean").fit(X0, y_train)
+    return compute_metrics(task, y_val, dummy.predict(Xv))
+
+
+class DecodedClassifier(ClassifierMixin, BaseEstimator):
+    """A fitted pipeline that predicts encoded labels 0..K-1, presented with the original labels.
+
+    This is what is logged to MLflow, so `predict` on the registered model returns the user's labels.
+    """
+
+    def __init__(self, pipeline=None, classes=None):
+        self.pipeline = pipeline
+        self.classes = classes
+
+    def fit(self, X, y):  # the wrapped pipeline is fitted by the train stage
+        self.classes_ = np.asarray(self.classes, dtype=object)
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        return self.pipeline.predict_proba(X)
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.classes_[self.pipeline.predict_proba(X).argmax(axis=1)]
+
+
+def feature_importance(pipeline: Pipeline) -> pd.Series | None:
+    """Importances by preprocessed feature name, where the estimator exposes them."""
+    est = pipeline.named_steps["model"]
+    values = getattr(est, "feature_importances_", None)
+    if values is None and hasattr(est, "coef_"):
+        values = np.abs(np.atleast_2d(est.coef_)).mean(axis=0)
+    if values is None:
+        return None
+    try:
+        names = pipeline.named_steps["preprocess"].get_feature_names_out()
+    except Exception:  # a transformer without names: number the features instead
+        names = [f"f{i}" for i in range(len(values))]
+    if len(names) != len(values):
+        names = [f"f{i}" for i in range(len(values))]
+    return pd.Series(values, index=names).sort_values(ascending=False)

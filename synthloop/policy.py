@@ -1,0 +1,128 @@
+"""The loop's policy: from a validation report and the history, one action on one stage.
+
+A policy is any object with `decide(report, history, options) -> Decision`; the flow takes it as a
+parameter, so it can be replaced. :class:`RuleBasedPolicy` maps the diagnosis to actions, never
+repeats an action that did not help, and says what it passed over and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from synthloop.types import Decision, ValidationReport
+
+ACTION_STAGE = {
+    "collect_labels": "collect",
+    "add_synthetic": "collect",
+    "reannotate": "annotate",
+    "change_design": "train",
+    "train_longer": "train",
+    "regularize": "train",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One finished iteration: the action that led to it ("start" for the first) and its oriented score."""
+
+    iteration: int
+    action: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the loop can still do: the flow computes these from budgets and state."""
+
+    labels_affordable: int = 0
+    synthetic_available: bool = False
+    designs_untried: tuple[str, ...] = ()
+    can_train_longer: bool = True
+    can_regularize: bool = True
+    flagged_labels: int = 0
+    blocked: dict[str, str] = field(default_factory=dict)
+
+
+class Policy(Protocol):
+    def decide(self, report: ValidationReport, history: Sequence[Step], options: Options) -> Decision: ...
+
+
+def unhelpful_actions(history: Sequence[Step], min_improvement: float) -> dict[str, float]:
+    """Actions whose iteration did not beat the best score before it, with the change they made."""
+    out: dict[str, float] = {}
+    best = float("-inf")
+    for step in history:
+        if step.action != "start" and step.score < best + min_improvement:
+            out[step.action] = step.score - best
+        best = max(best, step.score)
+    return out
+
+
+@dataclass(frozen=True)
+class RuleBasedPolicy:
+    """Diagnosis → action, in the order the evidence points, skipping what failed before.
+
+    Order of preference: noisy labels → re-annotate; learning curve rising → more real labels if
+    affordable, else synthetic rows; undertrained → train longer; overfitting → regularize (or more
+    data); underfitting → a different design; then whatever is left.
+    """
+
+    min_improvement: float = 0.002
+
+    def decide(self, report: ValidationReport, history: Sequence[Step], options: Options) -> Decision:
+        if report.passed:
+            return Decision("stop", "test", f"goal met on validation ({report.score:.4f})")
+        d = report.diagnosis
+        lc, gap, training = d.get("learning_curve", {}), d.get("gap", {}), d.get("training", {})
+        audit = d.get("label_audit", {})
+        wanted: list[tuple[str, str]] = []
+        if audit.get("noisy") and options.flagged_labels:
+            wanted.append(("reannotate", f"label audit flags {options.flagged_labels} train labels as likely wrong "
+                                         f"(estimated noise {audit.get('noise_rate', 0):.1%})"))
+        if lc.get("rising"):
+            why = (f"learning curve still rising: {lc['rows'][0]}→{lc['rows'][1]} rows gained "
+                   f"{lc['gain']:+.4f}, so more rows should help")
+            wanted += [("collect_labels", why), ("add_synthetic", why)]
+        if training.get("undertrained"):
+            wanted.append(("train_longer", f"validation loss still falling at round {training['best_round'] + 1} "
+                                           f"of {training['max_rounds']}"))
+        if gap.get("overfit"):
+            wanted.append(("regularize", f"train {gap['train']:.4f} is far above validation {gap['val']:.4f} "
+                                         f"(gap {gap['gap']:.4f}): overfitting"))
+        if gap.get("underfit"):
+            wanted.append(("change_design", f"train {gap['train']:.4f} is as low as validation {gap['val']:.4f}: "
+                                            "the design underfits"))
+        fallback = "no finding points elsewhere"
+        for action in ("change_design", "collect_labels", "add_synthetic", "train_longer", "regularize"):
+            if action not in (a for a, _ in wanted):
+                wanted.append((action, fallback))
+
+        failed = unhelpful_actions(history, self.min_improvement)
+        available = self._available(options)
+        chosen: tuple[str, str] | None = None
+        passed_over: list[str] = []
+        for action, why in wanted:
+            if action in failed:
+                passed_over.append(f"{action}: tried, changed the score by {failed[action]:+.4f}")
+            elif action in options.blocked:
+                passed_over.append(f"{action}: {options.blocked[action]}")
+            elif not available[action]:
+                passed_over.append(f"{action}: not available")
+            elif chosen is None:
+                chosen = (action, why)
+            else:
+                passed_over.append(f"{action}: {why}")
+        evidence = {"shortfall": report.shortfall, **{k: v for k, v in d.items()}}
+        if chosen is None:
+            return Decision("stop", "test", f"{report.shortfall}; no action left that could help, "
+                                            "testing the best model on validation", evidence, tuple(passed_over))
+        action, why = chosen
+        return Decision(action, ACTION_STAGE[action], f"{report.shortfall}; {why}", evidence, tuple(passed_over))
+
+    @staticmethod
+    def _available(o: Options) -> dict[str, bool]:
+        return {"reannotate": o.flagged_labels > 0, "collect_labels": o.labels_affordable > 0,
+                "add_synthetic": o.synthetic_available, "train_longer": o.can_train_longer,
+                "regularize": o.can_regularize, "change_design": bool(o.designs_untried)}

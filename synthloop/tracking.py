@@ -1,0 +1,229 @@
+"""All MLflow tracking goes through here.
+
+Runs are addressed by id through `MlflowClient` (never the thread-local active run), so a task on a
+worker thread cannot start a stray top-level run, and `get_or_create_*` makes a retried step reuse
+its run instead of making a second one. The store is created or migrated once, under a file lock,
+before runs proceed: processes started together on a fresh store otherwise collide in setup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from synthloop.errors import SynthloopError
+
+TAG_PREFECT_RUN = "prefect.flow_run_id"
+TAG_PREFECT_NAME = "prefect.flow_run_name"
+TAG_ITERATION = "synthloop.iteration"
+TAG_KIND = "synthloop.kind"
+TAG_PID = "synthloop.pid"
+TAG_HOST = "synthloop.host"
+PARENT_TAG = "mlflow.parentRunId"
+MODEL_REQUIREMENTS = ["mlflow", "scikit-learn", "xgboost-cpu", "pandas", "numpy", "synthloop"]
+
+
+def default_store(root: Path | None = None) -> tuple[str, str]:
+    """The local store: `sqlite:///<root>/mlruns/mlflow.db` with artifacts under `<root>/mlruns/artifacts`."""
+    base = (root or Path.cwd()).resolve() / "mlruns"
+    return f"sqlite:///{base / 'mlflow.db'}", (base / "artifacts").as_uri()
+
+
+def resolve_tracking_uri(configured: str | None) -> tuple[str, str | None]:
+    """Tracking URI and artifact root: MLFLOW_TRACKING_URI wins, then the config, then ./mlruns."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
+    if uri:
+        if uri.startswith("sqlite:///"):
+            db = Path(uri.removeprefix("sqlite:///"))
+            return uri, (db.parent / "artifacts").resolve().as_uri()
+        return uri, None
+    return default_store()
+
+
+def _lock_path(uri: str) -> Path:
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        return db.parent / ".synthloop-store.lock"
+    digest = hashlib.sha1(uri.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"synthloop-store-{digest}.lock"
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def flatten(params: Mapping[str, Any]) -> dict[str, str]:
+    """Nested params → dotted keys with string values (MLflow limits a value to 6,000 characters)."""
+    out: dict[str, Any] = {}
+    _flatten("", params, out)
+    return {k: (json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v))[:6000] for k, v in out.items()}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Tracker:
+    """One experiment in one MLflow store, addressed by run id."""
+
+    def __init__(self, tracking_uri: str | None, experiment: str):
+        import mlflow
+        from filelock import FileLock
+        from mlflow import MlflowClient
+
+        self.uri, artifact_root = resolve_tracking_uri(tracking_uri)
+        mlflow.set_tracking_uri(self.uri)
+        self.client = MlflowClient(self.uri)
+        with FileLock(str(_lock_path(self.uri)), timeout=300):
+            try:
+                exp = self.client.get_experiment_by_name(experiment)
+                self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
+                    experiment, artifact_location=artifact_root)
+            except Exception as exc:  # an unreachable server or unusable store: say which
+                raise SynthloopError(f"MLflow store {self.uri}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+    # runs ---------------------------------------------------------------------------------------
+    def _find(self, filter_string: str) -> str | None:
+        runs = self.client.search_runs([self.experiment_id], filter_string, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def get_or_create_parent(self, flow_run_id: str, flow_run_name: str, run_name: str | None = None) -> str:
+        """The parent run of a Prefect flow run (created once per flow run)."""
+        found = self._find(f"tags.`{TAG_PREFECT_RUN}` = '{flow_run_id}' and tags.`{TAG_KIND}` = 'parent'")
+        if found:
+            self.client.update_run(found, status="RUNNING")
+            return found
+        run = self.client.create_run(self.experiment_id, run_name=run_name or flow_run_name, tags={
+            TAG_PREFECT_RUN: flow_run_id, TAG_PREFECT_NAME: flow_run_name, TAG_KIND: "parent",
+            TAG_PID: str(os.getpid()), TAG_HOST: socket.gethostname()})
+        return run.info.run_id
+
+    def get_or_create_child(self, parent_id: str, key: str, run_name: str, tags: dict[str, str] | None = None) -> str:
+        """A nested run of `parent_id` identified by `key` (an iteration or trial), created once."""
+        found = self._find(f"tags.`{PARENT_TAG}` = '{parent_id}' and tags.`synthloop.key` = '{key}'")
+        if found:
+            return found
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={
+            PARENT_TAG: parent_id, "synthloop.key": key, TAG_KIND: "child", TAG_PID: str(os.getpid()),
+            TAG_HOST: socket.gethostname(), **(tags or {})})
+        return run.info.run_id
+
+    def finish(self, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
+        if reason:
+            self.client.set_tag(run_id, "failure_reason" if status != "FINISHED" else "note", reason[:5000])
+        self.client.set_terminated(run_id, status=status)
+
+    def status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
+
+    def mark_ghost_runs(self) -> list[str]:
+        """Runs left RUNNING by a process on this host that no longer exists → KILLED, with a note."""
+        host, killed = socket.gethostname(), []
+        for run in self.client.search_runs([self.experiment_id], "attributes.status = 'RUNNING'", max_results=500):
+            tags = run.data.tags
+            pid = tags.get(TAG_PID)
+            if tags.get(TAG_HOST) == host and pid and pid.isdigit() and not _pid_alive(int(pid)):
+                self.client.set_tag(run.info.run_id, "failure_reason",
+                                    f"process {pid} ended without closing this run; marked KILLED by a later run")
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+                killed.append(run.info.run_id)
+        return killed
+
+    # values -------------------------------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = flatten(params)
+        items = [Param(k[:250], v) for k, v in flat.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and v == v]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(run_id, metrics=items[i:i + 500])
+
+    def log_curves(self, run_id: str, curves: Mapping[str, Iterable[float]]) -> None:
+        """Per-step series (e.g. train_loss and val_loss per boosting round) as step metrics."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(name, float(v), now, step) for name, values in curves.items()
+                 for step, v in enumerate(values)]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i:i + 1000])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
+        import matplotlib.pyplot as plt
+
+        self.client.log_figure(run_id, figure, path)
+        plt.close(figure)
+
+    def log_dict(self, run_id: str, data: Any, path: str) -> None:
+        self.client.log_dict(run_id, data, path)
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_dataset(self, run_id: str, frame: Any, name: str, source: str, context: str, targets: str | None) -> None:
+        """Record a dataset (name, digest, source, schema) as an input of a run."""
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+
+        ds = mlflow.data.from_pandas(frame, source=source, name=name, targets=targets)
+        self.client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(),
+                                                     [InputTag("mlflow.data.context", context)])])
+
+    # models -------------------------------------------------------------------------------------
+    def log_model(self, run_id: str, model: Any, example: Any, registered_name: str | None) -> tuple[str, str | None]:
+        """Log a fitted scikit-learn model with signature and input example, and register it.
+
+        Returns:
+            The model URI and the registered version (None when not registered).
+        """
+        import mlflow.sklearn
+        from mlflow.models import Model, infer_signature
+
+        signature = infer_signature(example, model.predict(example))
+        info = Model.log(artifact_path=None, name="model", flavor=mlflow.sklearn, run_id=run_id, sk_model=model,
+                         signature=signature, input_example=example, pip_requirements=MODEL_REQUIREMENTS,
+                         serialization_format="cloudpickle", registered_model_name=registered_name,
+                         await_registration_for=60)
+        version = getattr(info, "registered_model_version", None)
+        return info.model_uri, (str(version) if version is not None else None)
+
+    def experiment_link(self, ui_base: str = "http://127.0.0.1:5000") -> str:
+        return f"{ui_base}/#/experiments/{self.experiment_id}/runs"
+
+    def run_link(self, run_id: str, ui_base: str = "http://127.0.0.1:5000") -> str:
+        return f"{ui_base}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    def compare_link(self, run_ids: list[str], ui_base: str = "http://127.0.0.1:5000") -> str:
+        runs = json.dumps(run_ids, separators=(",", ":"))
+        return f"{ui_base}/#/compare-runs?runs={runs}&experiments=[\"{self.experiment_id}\"]"

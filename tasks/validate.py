@@ -1,0 +1,45 @@
+"""Validate: metrics on validation against the goal and the baseline, and the diagnosis."""
+
+from __future__ import annotations
+
+import numpy as np
+from prefect import task
+
+from synthloop.config import GoalConfig
+from synthloop.types import Schema, Trained, TrainingSet, ValidationReport
+
+
+@task(name="validate", task_run_name="validate-it{iteration}")
+def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y_val: np.ndarray, goal: GoalConfig,
+                   iteration: int, threads: int, seed: int) -> ValidationReport:
+    """Score the model on validation, check the goal, and diagnose what limits it.
+
+    Args:
+        trained: The fitted model.
+        data: Its training rows (real rows give the train score; all rows the learning curve).
+        schema: Column kinds, task and classes.
+        X_val, y_val: Validation rows (real only).
+        goal: The goal metric and threshold.
+        iteration: Loop iteration.
+        threads: Threads a diagnostic fit may use.
+        seed: Random seed.
+    Returns:
+        The validation report with the diagnosis.
+    """
+    from synthloop.judge import diagnose, goal_metric, make_report
+    from synthloop.models import baseline_metrics, compute_metrics, predict
+
+    n_classes = len(schema.classes) if schema.classes else None
+    val_pred, val_proba = predict(trained.pipeline, X_val, schema.task)
+    metrics = compute_metrics(schema.task, y_val, val_pred, val_proba, n_classes)
+    real = np.char.startswith(data.origin.astype(str), "real")
+    tr_pred, tr_proba = predict(trained.pipeline, data.X[real], schema.task)
+    train_metrics = compute_metrics(schema.task, data.y[real], tr_pred, tr_proba, n_classes)
+    baseline = baseline_metrics(schema.task, data.y[real], y_val, n_classes)
+    metric = goal_metric(goal, schema.task)
+    diagnosis = diagnose(trained.spec, schema, data.X, data.y, real, X_val, y_val, metric=metric,
+                         val_metrics=metrics, train_metrics=train_metrics, curves=trained.curves,
+                         rounds=trained.rounds, best_round=trained.best_round,
+                         n_estimators=trained.spec.params.get("n_estimators") or trained.spec.params.get("max_iter"),
+                         val_pred=val_pred, threads=threads, seed=seed)
+    return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis)
