@@ -87,10 +87,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = Config.load(args.config, _overrides(args))
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
-    if not args.verbose:
-        import os
-
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    _quiet_logs(args.verbose)
     from flows.develop import develop
 
     summary = develop(config)
@@ -102,6 +99,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         print(_human_summary(summary))
     return 0
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """Our progress lines tell the story; Prefect's and MLflow's own INFO lines only with --verbose.
+
+    Prefect's console handler is raised to CRITICAL so a failing stage is reported once, by us, as one
+    line; the Prefect API and UI still receive every log line.
+    """
+    import logging
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "CRITICAL")
+    if not verbose:
+        for name in ("mlflow", "alembic", "distributed"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _human_summary(s: dict[str, Any]) -> str:

@@ -181,7 +181,7 @@ class Config(_Section):
         return cls(
             data=DataConfig(source="sklearn:digits", target="target", task="classification", initial_labelled=60),
             goal=GoalConfig(metric="accuracy", threshold=0.95),
-            annotation=AnnotationConfig(cost_per_label=0.5, batch_size=150, budget=400.0),
+            annotation=AnnotationConfig(cost_per_label=0.5, batch_size=250, budget=400.0),
         )
 
     @classmethod

@@ -20,7 +20,8 @@ from synthloop.types import Schema, ValidationReport
 # How much a half-data model must trail the full one for the curve to count as still rising.
 LEARNING_CURVE_RISING = 0.01
 OVERFIT_GAP = 0.08
-UNDERTRAINED_TAIL = 0.9
+# Validation loss must still fall by this share over the last tenth of the rounds to call a model undertrained.
+UNDERTRAINED_DROP = 0.01
 LOW_CLASS_RECALL = 0.5
 
 
@@ -82,11 +83,14 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
     gap = train_score - score
     findings["gap"] = {"train": train_score, "val": score, "gap": gap,
                        "overfit": bool(gap > OVERFIT_GAP), "underfit": bool(gap < OVERFIT_GAP / 2)}
-    if rounds and n_estimators and "val_loss" in curves and curves["val_loss"]:
-        still_falling = best_round is not None and best_round >= UNDERTRAINED_TAIL * (rounds - 1) \
-            and rounds >= n_estimators
+    if rounds and n_estimators and curves.get("val_loss"):
+        vl = curves["val_loss"]
+        tail = max(1, len(vl) // 10)
+        recent_drop = (vl[-tail - 1] - vl[-1]) / max(abs(vl[-tail - 1]), 1e-12) if len(vl) > tail else 0.0
+        still_falling = (best_round is not None and best_round >= rounds - 2 and rounds >= n_estimators
+                         and recent_drop > UNDERTRAINED_DROP)
         findings["training"] = {"rounds": rounds, "best_round": best_round, "max_rounds": n_estimators,
-                                "undertrained": bool(still_falling)}
+                                "recent_val_loss_drop": float(recent_drop), "undertrained": bool(still_falling)}
     if schema.task == "classification" and schema.classes:
         recall = per_class_recall(y_val, val_pred, len(schema.classes))
         worst = int(np.argmin(recall))

@@ -174,6 +174,8 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
         rounds = len(curves["train_loss"])
         best = int(getattr(est, "best_iteration", rounds - 1) or 0) if X_val is not None else rounds - 1
     else:
+        if spec.family == "hist_gradient_boosting" and len(y) * 0.15 < max(30, 3 * (n_classes or 1)):
+            est.set_params(early_stopping=False)  # too few rows for its internal validation split
         est.fit(Xt, y)
         if spec.family == "hist_gradient_boosting":
             curves["train_loss"] = [float(-v) for v in est.train_score_[1:]]

@@ -196,7 +196,9 @@ class Tracker:
         import mlflow.data
         from mlflow.entities import DatasetInput, InputTag
 
-        ds = mlflow.data.from_pandas(frame, source=source, name=name, targets=targets)
+        local = Path(source)
+        ds = mlflow.data.from_pandas(frame, source=str(local.resolve()) if local.is_file() else None,
+                                     name=f"{name}:{source}" if not local.is_file() else name, targets=targets)
         self.client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(),
                                                      [InputTag("mlflow.data.context", context)])])
 

@@ -1,0 +1,92 @@
+"""The development cycle end to end through real Prefect and a real MLflow store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.develop import develop
+from synthloop.config import Config
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _runs(client, parent_id):
+    parent = client.get_run(parent_id)
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    return parent, children
+
+
+def _prefect_flow_and_tasks(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read():
+        async with get_client() as c:
+            fr = await c.read_flow_run(flow_run_id)
+            trs = await c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))
+            return fr, trs
+
+    return asyncio.run(read())
+
+
+def test_scarce_labels_force_a_go_back_and_everything_is_recorded(mlflow_uri, client):
+    cfg = Config.embedded_default()
+    cfg.loop.max_iterations = 4
+    summary = develop(cfg)
+
+    its = summary["iterations"]
+    assert len(its) >= 2, "60 labelled rows cannot meet accuracy 0.95: the loop must go back at least once"
+    assert its[0]["decision"] != "stop" and its[0]["stage"] in {"collect", "annotate", "train"}
+    assert its[-1]["train_rows"] > its[0]["train_rows"] or its[-1]["model"] != its[0]["model"]
+    assert summary["test_metrics"]["accuracy"] > 0.8
+
+    parent, children = _runs(client, summary["mlflow_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["prefect.flow_run_id"] == summary["prefect_flow_run_id"]
+    assert "test_accuracy" in parent.data.metrics and parent.data.tags["test_opened_at"]
+    iteration_runs = [r for r in children if r.data.tags.get("synthloop.trial") != "true"]
+    assert len(iteration_runs) == len(its)
+    for run in iteration_runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["decision"] and run.data.tags["reason"]
+        assert "val_accuracy" in run.data.metrics and "rows_real" in run.data.params
+    first = next(r for r in iteration_runs if r.data.tags["synthloop.iteration"] == "1")
+    history = client.get_metric_history(first.info.run_id, "val_loss")
+    assert len(history) > 5 and sorted(m.step for m in history) == list(range(len(history)))
+
+    versions = client.search_model_versions("name = 'synthloop-model'")
+    assert any(v.run_id == parent.info.run_id for v in versions)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/loop.png", "plots/confusion_matrix.png"} <= artifacts
+
+    flow_run, task_runs = _prefect_flow_and_tasks(summary["prefect_flow_run_id"])
+    assert flow_run.state.is_completed()
+    names = {t.name for t in task_runs}
+    assert {"collect-real-data", "train-it1", "validate-it1", "train-it2", "evaluate-on-holdout"} <= names
+    assert all(t.state.is_completed() for t in task_runs)
+
+
+def test_goal_met_at_once_gives_one_iteration(mlflow_uri, client):
+    cfg = Config.load(None, {"data.source": "sklearn:breast_cancer", "data.target": "target",
+                             "goal.metric": "accuracy", "goal.threshold": 0.8})
+    summary = develop(cfg)
+    assert [it["decision"] for it in summary["iterations"]] == ["stop"]
+    assert summary["goal_met"] is True
+    parent, children = _runs(client, summary["mlflow_run_id"])
+    assert len(children) == 1 and children[0].data.tags["decision"] == "stop"
+
+
+def test_regression_goal_that_cannot_be_met_reports_why(mlflow_uri, client):
+    cfg = Config.load(None, {"data.source": "sklearn:diabetes", "data.target": "target", "goal.metric": "r2",
+                             "goal.threshold": 0.99, "loop.max_iterations": 2})
+    summary = develop(cfg)
+    assert summary["goal_met"] is False
+    assert len(summary["iterations"]) == 2
+    assert "r2" in summary["shortfall"] and "0.99" in summary["shortfall"]
+    assert set(summary["test_metrics"]) == {"rmse", "mae", "r2"}
+    parent, _ = _runs(client, summary["mlflow_run_id"])
+    assert parent.data.tags["goal_met"] == "false" and parent.data.tags["goal_shortfall"]
