@@ -54,7 +54,20 @@ def _parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="print the default config as YAML (the embedded scenario's values)")
     cfg.add_argument("--plain", action="store_true", help="the plain defaults instead of the embedded scenario")
+    for module in PLUGIN_MODULES:
+        _plugin(module).add_commands(sub)
     return p
+
+
+# Further commands live in their own modules: each has `add_commands(subparsers)`, which registers its
+# subcommands with `set_defaults(handler=fn)`, and imports nothing heavy at module level.
+PLUGIN_MODULES: tuple[str, ...] = ()
+
+
+def _plugin(module: str):
+    import importlib
+
+    return importlib.import_module(module)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -173,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     from synthloop.errors import SynthloopError
 
     try:
-        return {"run": _cmd_run, "config": _cmd_config}[args.command](args)
+        handler = getattr(args, "handler", None) or {"run": _cmd_run, "config": _cmd_config}[args.command]
+        return handler(args)
     except SynthloopError as exc:
         print(f"synthloop: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -14,6 +14,7 @@ import os
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -212,11 +213,13 @@ class Tracker:
         import mlflow.sklearn
         from mlflow.models import Model, infer_signature
 
-        signature = infer_signature(example, model.predict(example))
-        info = Model.log(artifact_path=None, name="model", flavor=mlflow.sklearn, run_id=run_id, sk_model=model,
-                         signature=signature, input_example=example, pip_requirements=MODEL_REQUIREMENTS,
-                         serialization_format="cloudpickle", registered_model_name=registered_name,
-                         await_registration_for=60)
+        with warnings.catch_warnings():  # MLflow's hints on int columns and pickle safety: known, by design
+            warnings.simplefilter("ignore")
+            signature = infer_signature(example, model.predict(example))
+            info = Model.log(artifact_path=None, name="model", flavor=mlflow.sklearn, run_id=run_id, sk_model=model,
+                             signature=signature, input_example=example, pip_requirements=MODEL_REQUIREMENTS,
+                             serialization_format="cloudpickle", registered_model_name=registered_name,
+                             await_registration_for=60)
         version = getattr(info, "registered_model_version", None)
         return info.model_uri, (str(version) if version is not None else None)
 
