@@ -20,10 +20,10 @@ from prefect.context import get_run_context
 
 from synthloop.config import Config
 from synthloop.types import Decision
-from tasks.annotate import annotate_rows
-from tasks.collect import collect_data, select_pool_rows, synthesize_rows
+from tasks.annotate import annotate_rows, human_labels, reannotate_rows
+from tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
 from tasks.evaluate import evaluate_on_holdout
-from tasks.train import search_design, train_model
+from tasks.train import pretrain_model, search_design, train_model
 from tasks.validate import validate_model
 
 
@@ -36,9 +36,16 @@ class _Loop:
     pool: Any
     spec: Any
     synthetic: tuple[pd.DataFrame, pd.Series] | None = None
+    synthetic_report: dict[str, float] | None = None
+    pretrained: Any = None
+    pretrained_family: str | None = None
+    val: pd.DataFrame | None = None
     tried_families: set[str] = field(default_factory=set)
     moves: dict[str, int] = field(default_factory=dict)
     best: dict[str, Any] | None = None
+    book: Any = None  # synthloop.labelling.LabelBook: votes, and the truth in simulations (never read by decisions)
+    flagged: pd.Index | None = None  # train rows the last label audit flagged
+    label_dir: Any = None
 
 
 @flow(name="develop", log_prints=False)
@@ -111,6 +118,9 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         f"{collected.lineage['columns']} features, {schema.task} of '{schema.target}'; split "
         f"{collected.lineage['train_rows']} train (labelled) / {collected.lineage['pool_rows']} pool / "
         f"{collected.lineage['val_rows']} validation / {collected.lineage['test_rows']} test (sealed)")
+    kinds = pd.Series(list(schema.kinds.values())).value_counts()
+    say(f"  columns: {', '.join(f'{n} {k}' for k, n in kinds.items())}"
+        f"{f'; dropped {len(schema.dropped)}' if schema.dropped else ''}; strategy {cfg.data.strategy}")
     for note in collected.notes:
         say(f"  note: {note}")
     _log_datasets(tracker, parent, collected)
@@ -124,8 +134,15 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                                                          max_depth=cfg.model.max_depth,
                                                          early_stopping_rounds=cfg.model.early_stopping_rounds,
                                                          extra=cfg.model.params),
-                  tried_families={family})
+                  tried_families={family}, val=collected.val)
     ledger = Ledger(cfg.annotation.budget)
+    state.book, state.label_dir = _label_book(cfg, collected, tracker, flow_run_id)
+    if cfg.data.strategy == "from_scratch":
+        ledger.book("pool", 0, len(collected.train), _row_price(cfg), kind="row+label")
+        say(f"  from scratch: bought {len(collected.train)} rows with labels for {ledger.spent:g}")
+    if cfg.data.strategy == "pretrain_finetune":
+        state.pretrained = _pretrain(cfg, state, schema, threads, seed, say)
+        state.pretrained_family = state.spec.family
     policy = RuleBasedPolicy(cfg.loop.min_improvement)
     history: list[Step] = []
     iterations: list[dict[str, Any]] = []
@@ -137,8 +154,15 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                                             tags={"synthloop.iteration": str(it), "action_in": action_in})
         open_runs.append(child)
         data = _training_set(state, schema)
-        trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed)
-        report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed)
+        init = state.pretrained if state.spec.family == state.pretrained_family else None
+        trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed, init_model=init)
+        if state.synthetic_report and state.synthetic is not None:
+            tracker.log_metrics(child, {f"synth_{k}": v for k, v in state.synthetic_report.items()})
+            tracker.log_params(child, {"synthetic.generator": cfg.synthetic.generator,
+                                       "synthetic.ratio": cfg.synthetic.ratio})
+        report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed, audit=cfg.annotation,
+                                scorer=state.book.scorer(state.labelled[schema.target]))
+        state.flagged = _flagged(report, state)
         looks += 1
         score = oriented(metric, report.score)
         history.append(Step(it, action_in, score))
@@ -158,9 +182,11 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         record = {"iteration": it, "action_in": action_in, "val_metrics": report.metrics,
                   "train_rows": trained.n_real, "synthetic_rows": trained.n_synthetic, "model": state.spec.describe(),
                   "decision": decision.action, "stage": decision.stage, "reason": decision.reason,
-                  "alternatives": list(decision.alternatives), "label_cost": ledger.spent}
+                  "alternatives": list(decision.alternatives), "label_cost": ledger.spent,
+                  "labels_bought": _labels_bought(ledger)}
         iterations.append(record)
         _log_iteration(tracker, child, trained, report, decision, record, schema, it)
+        _log_labels(tracker, parent, child, report, ledger, iterations, metric, it)
         tracker.finish(child)
         open_runs.remove(child)
         say(f"iteration {it}: {metric} {report.score:.4f} on validation (baseline {report.baseline.get(metric, float('nan')):.4f}, "
@@ -190,6 +216,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     _log_summary_plots(tracker, parent, iterations, metric, cfg, best, schema, X_val, y_val)
     if ledger.entries:
         tracker.log_text(parent, ledger.to_frame().to_csv(index=False), "ledger.csv")
+        _log_ledger(tracker, parent, ledger, iterations, metric, say)
 
     model = _presentable(best["trained"].pipeline, schema)
     example = X_val.head(5)
@@ -232,16 +259,44 @@ def _options(cfg: Config, state: _Loop, ledger):
 
     affordable = 0
     if len(state.pool) and state.pool.has_truth:
-        affordable = min(len(state.pool), ledger.affordable(cfg.annotation.cost_per_label))
+        affordable = min(len(state.pool), ledger.affordable(_row_price(cfg)))
+    elif len(state.pool) and cfg.annotation.mode == "human":
+        affordable = min(len(state.pool), ledger.affordable(_row_price(cfg)))
     blocked = {}
     if len(state.pool) and not affordable:
         blocked["collect_labels"] = f"label budget spent ({ledger.spent:g} of {cfg.annotation.budget:g})"
     elif not len(state.pool):
         blocked["collect_labels"] = "no unlabelled rows left to buy"
-    return Options(labels_affordable=affordable, synthetic_available=state.synthetic is None,
+    flagged = _flagged_affordable(cfg, state, ledger, blocked)
+    return Options(labels_affordable=affordable, synthetic_available=state.synthetic is None, flagged_labels=flagged,
                    designs_untried=tuple(f for f in FAMILIES if f not in state.tried_families),
                    can_train_longer=state.moves.get("train_longer", 0) < 2,
                    can_regularize=state.moves.get("regularize", 0) < 2, blocked=blocked)
+
+
+def _row_price(cfg: Config) -> float:
+    """What one more labelled row costs: its label, plus the row itself when collecting from scratch."""
+    from synthloop.labelling import item_cost
+
+    row = cfg.data.cost_per_row if cfg.data.strategy == "from_scratch" else 0.0
+    return row + item_cost(cfg.annotation)
+
+
+def _pretrain(cfg: Config, state: _Loop, schema, threads: int, seed: int, say: _Say):
+    """Pre-train on a large set once; the loop fine-tunes it on the real rows while the family allows."""
+    from synthloop.models import FINE_TUNABLE, default_spec
+    from synthloop.splits import encode_target
+
+    if state.spec.family not in FINE_TUNABLE:
+        say(f"  pretrain: {state.spec.family} cannot be fine-tuned; using xgboost for pre-train / fine-tune")
+        state.spec = default_spec("xgboost", n_estimators=cfg.model.n_estimators, learning_rate=cfg.model.learning_rate,
+                                  max_depth=cfg.model.max_depth, early_stopping_rounds=cfg.model.early_stopping_rounds)
+        state.tried_families.add("xgboost")
+    X_pre, y_pre = collect_pretrain_data(cfg.data, cfg.synthetic, state.labelled, schema, seed)
+    model = pretrain_model(X_pre, encode_target(y_pre, schema), state.spec, schema, threads, seed)
+    say(f"  pretrain: {state.spec.family} on {len(X_pre)} rows from {cfg.data.pretrain_source or 'synthetic'}; "
+        "each iteration fine-tunes it on the real train rows")
+    return model
 
 
 def _revert_if_worse(state: _Loop, score: float) -> None:
@@ -259,36 +314,49 @@ def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, traine
     if decision.action == "collect_labels":
         n = min(cfg.annotation.batch_size, _options(cfg, state, ledger).labels_affordable)
         index = select_pool_rows.with_options(**retry)(state.pool, n, cfg.annotation.selection, trained.pipeline, it, seed)
-        rows, state.pool = annotate_rows.with_options(**retry)(state.pool, index, schema, cfg.annotation, ledger, it, seed)
+        if cfg.annotation.mode == "human":
+            rows, _, state.pool = state.pool.take(index)
+            rows = rows.assign(**{schema.target: human_labels(rows, schema, cfg.annotation, ledger, it, state.label_dir,
+                                                              say).to_numpy()})
+        else:
+            rows, state.pool = annotate_rows.with_options(**retry)(state.pool, index, schema, cfg.annotation, ledger, it,
+                                                                   seed, book=state.book)
+        if cfg.data.strategy == "from_scratch" and cfg.data.cost_per_row:
+            ledger.book("pool", it, len(rows), cfg.data.cost_per_row, kind="row")
         state.labelled = pd.concat([state.labelled, rows])
         state.origin = np.concatenate([state.origin, np.full(len(rows), "real:bought", dtype=object)])
         say(f"  collect → annotate: bought {len(rows)} labels ({cfg.annotation.selection} selection), "
             f"spent {ledger.spent:g}{'' if cfg.annotation.budget is None else f' of {cfg.annotation.budget:g}'}")
+    elif decision.action == "reannotate":
+        _reannotate(state, cfg, schema, ledger, it, seed, retry, say)
     elif decision.action == "add_synthetic":
         X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed)
         state.synthetic = (X_syn, y_syn)
         ledger.book(f"synthetic:{cfg.synthetic.generator}", it, len(X_syn), 0.0, kind="synthetic")
         say(f"  collect: {len(X_syn)} synthetic rows from a {cfg.synthetic.generator} fitted to "
             f"{len(state.labelled)} real train rows (train only)")
+        if cfg.synthetic.report:
+            state.synthetic_report = assess_synthetic(state.labelled, X_syn, y_syn, state.val, schema, it, threads,
+                                                      seed)
+            r = state.synthetic_report
+            say(f"  synthetic report: fidelity {r.get('fidelity_overall', float('nan')):.3f}, utility on validation "
+                f"real {r.get('utility_real', float('nan')):.3f} / synthetic only {r.get('utility_synthetic', float('nan')):.3f}"
+                f" / augmented {r.get('utility_augmented', float('nan')):.3f}, exact copies "
+                f"{int(r.get('privacy_exact_copies', 0))}")
     elif decision.action == "change_design":
+        from flows.trials import record_search, search_designs
+
         candidates = design.design_candidates(state.spec, state.tried_families, cfg.model.n_estimators,
-                                              cfg.model.learning_rate, cfg.model.max_depth)
-        trials = search_design(data, candidates, schema, metric, it, threads, seed)
-        for rank, trial in enumerate(trials):
-            run = tracker.get_or_create_child(parent, f"trial-{it}-{trial['spec'].family}",
-                                              f"design-{it}-{trial['spec'].family}",
-                                              tags={"synthloop.trial": "true", "synthloop.iteration": str(it)})
-            tracker.log_params(run, {"family": trial["spec"].family, **trial["spec"].params})
-            tracker.log_metrics(run, {f"cv_{metric}": trial["score"] if metric != "rmse" else -trial["score"],
-                                      "cv_std": trial["std"], "rank": rank + 1})
-            tracker.finish(run)
-        new = [t for t in trials if t["spec"].family != state.spec.family]
-        choice = new[0]
+                                              cfg.model.learning_rate, cfg.model.max_depth, seed=seed)
+        search = search_designs(data, candidates, schema, metric, it, threads=threads, seed=seed,
+                                current_family=state.spec.family, address=cfg.dask.address,
+                                parallel=cfg.dask.parallel_trials, say=say)
+        record_search(tracker, parent, it, metric, search)
+        choice, runner_up = search["choice"], search["runner_up"]
         state.spec = choice["spec"]
-        state.tried_families.update(t["spec"].family for t in trials)
-        runner_up = next((t for t in trials if t is not choice), None)
-        shown = f"{runner_up['spec'].family} (CV {runner_up['score']:.4f})" if runner_up else "none"
-        say(f"  train: design search by {trials[0]['folds']}-fold CV on train → {choice['spec'].family} "
+        state.tried_families.update(t["spec"].family for t in search["ranked"])
+        shown = f"{runner_up['label']} (CV {runner_up['score']:.4f})" if runner_up else "none"
+        say(f"  train: design search by {choice['folds']}-fold CV on train → {choice['label']} "
             f"(CV {choice['score']:.4f}); runner-up {shown}")
     elif decision.action == "train_longer":
         state.spec = design.train_longer(state.spec)
@@ -370,3 +438,109 @@ def _prefect_artifact(summary: dict[str, Any], tracker) -> None:
           f"model `{summary['best_model']}`, registered as `{summary['registered_model']}` "
           f"version {summary['registered_version']}.")
     create_markdown_artifact(markdown=md, key="mlflow-run", description="Where this run is recorded in MLflow")
+
+
+# labels: who labels, the audit's flags, re-annotation, and the ledger in MLflow and the terminal ------------------
+def _label_book(cfg: Config, collected, tracker, flow_run_id: str):
+    """The run's LabelBook (holding the truth only in simulations) and its folder for human label files."""
+    from synthloop.human import labels_folder
+    from synthloop.labelling import LabelBook
+
+    simulated = cfg.annotation.mode == "simulated" and len(collected.pool) and collected.pool.has_truth
+    truth = collected.train[collected.schema.target] if simulated else None
+    book = LabelBook(collected.schema.classes, truth=truth)
+    return book, labels_folder(tracker.uri, cfg.annotation.labels_dir, flow_run_id)
+
+
+def _flagged(report, state: _Loop) -> pd.Index:
+    """Ids of the real train rows the label audit flagged (real rows come first in the training set)."""
+    audit = report.diagnosis.get("label_audit") or {}
+    return state.labelled.index[np.asarray(audit.get("flagged", []), dtype=int)]
+
+
+def _flagged_affordable(cfg: Config, state: _Loop, ledger, blocked: dict[str, str]) -> int:
+    """How many flagged rows the configured action can handle now (0, with the reason in `blocked`, if none)."""
+    from synthloop.labelling import item_cost
+
+    n = 0 if state.flagged is None else len(state.flagged)
+    if not n or cfg.annotation.on_flag == "drop":
+        return n
+    if cfg.annotation.mode == "simulated" and not state.book.has_truth:
+        blocked["reannotate"] = ("no simulated annotator can re-label rows whose truth is unknown; set "
+                                 "annotation.mode: human or annotation.on_flag: drop")
+        return 0
+    n = min(n, ledger.affordable(item_cost(cfg.annotation, relabel=True)))
+    if not n:
+        blocked["reannotate"] = f"label budget spent ({ledger.spent:g} of {cfg.annotation.budget:g})"
+    return n
+
+
+def _labels_bought(ledger) -> int:
+    return int(sum(e.n_labels for e in ledger.entries if e.kind != "synthetic"))
+
+
+def _reannotate(state: _Loop, cfg: Config, schema, ledger, it: int, seed: int, retry: dict, say: _Say) -> None:
+    """Flagged labels: re-labelled (more votes, or a better annotator) or dropped, as `annotation.on_flag` says."""
+    from synthloop.labelling import item_cost
+
+    acfg = cfg.annotation
+    if acfg.on_flag == "drop":
+        keep = ~state.labelled.index.isin(state.flagged)
+        state.labelled, state.origin = state.labelled[keep], state.origin[keep]
+        say(f"  annotate: dropped {int((~keep).sum())} flagged labels; {len(state.labelled)} real rows remain")
+        return
+    index = state.flagged[: ledger.affordable(item_cost(acfg, relabel=True))]
+    if acfg.mode == "human":
+        current = state.labelled.loc[index, schema.target]
+        labels = human_labels(state.labelled.loc[index], schema, acfg, ledger, it, state.label_dir, say, current=current)
+        changed = int((labels != current).sum())
+        state.labelled = state.labelled.copy()
+        state.labelled.loc[index, schema.target] = labels.to_numpy()
+    else:
+        state.labelled, changed = reannotate_rows.with_options(**retry)(state.labelled, index, schema, acfg, ledger,
+                                                                        state.book, it, seed)
+    how = f"{acfg.reannotate_votes} vote(s) from {acfg.reannotate_by}" if acfg.reannotate_by else \
+        f"{acfg.reannotate_votes} more vote(s), {acfg.aggregation}"
+    say(f"  annotate: re-labelled {len(index)} flagged rows ({'a person' if acfg.mode == 'human' else how}); "
+        f"{changed} labels changed; spent {ledger.spent:g}"
+        f"{'' if acfg.budget is None else f' of {acfg.budget:g}'}")
+
+
+def _log_labels(tracker, parent: str, child: str, report, ledger, iterations: list[dict[str, Any]], metric: str,
+                it: int) -> None:
+    """Per iteration: what labels cost so far and in this iteration, and what the label audit found."""
+    tracker.log_metrics(parent, {"label_cost_cumulative": ledger.spent, "labels_bought": iterations[-1]["labels_bought"],
+                                 f"val_{metric}_by_iteration": iterations[-1]["val_metrics"].get(metric, float("nan"))},
+                        step=it)
+    audit = report.diagnosis.get("label_audit")
+    values = {"labels_bought": iterations[-1]["labels_bought"]}
+    if audit:
+        values.update({"label_noise_estimated": audit.get("noise_rate"), "label_flags": audit.get("n_flagged"),
+                       "label_noisy": float(bool(audit.get("noisy"))),
+                       "label_audit_gap": audit.get("gap"), "label_audit_precision": audit.get("precision"),
+                       "label_audit_recall": audit.get("recall"), "label_noise_true": audit.get("true_noise_rate")})
+    if iterations[-1]["action_in"] == "reannotate" and len(iterations) > 1:
+        before = iterations[-2]["val_metrics"].get(metric, float("nan"))
+        values["reannotate_gain"] = iterations[-1]["val_metrics"].get(metric, float("nan")) - before
+    tracker.log_metrics(child, {k: v for k, v in values.items() if v is not None})
+
+
+def _log_ledger(tracker, parent: str, ledger, iterations: list[dict[str, Any]], metric: str, say: _Say) -> None:
+    """Totals by source and kind to MLflow and the terminal, and the spend-against-score plot."""
+    import re
+
+    from synthloop.labelling import spend_curve
+
+    frame = ledger.to_frame()
+    by_source = frame.groupby("source")[["n_labels", "total"]].sum()
+    by_kind = frame.groupby("kind")[["n_labels", "total"]].sum()
+    clean = lambda name: re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))  # noqa: E731
+    tracker.log_metrics(parent, {**{f"label_cost.{clean(s)}": r.total for s, r in by_source.iterrows()},
+                                 **{f"labels.{clean(s)}": r.n_labels for s, r in by_source.iterrows()},
+                                 **{f"label_cost_kind.{clean(k)}": r.total for k, r in by_kind.iterrows()}})
+    for iteration, total in ledger.totals_by_iteration().items():  # step = the iteration that booked the spend
+        tracker.log_metrics(parent, {"label_cost_iteration": total}, step=iteration)
+    tracker.log_figure(parent, spend_curve(iterations, metric), "plots/label_spend.png")
+    budget = "" if ledger.budget is None else f" of {ledger.budget:g}"
+    parts = [f"{s} {int(r.n_labels)} labels = {r.total:g}" for s, r in by_source.iterrows()]
+    say(f"ledger: spent {ledger.spent:g}{budget} — " + "; ".join(parts) + " (ledger.csv in the MLflow run)")

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-iterations", type=int, metavar="N", help="bound of the go-back loop")
     run.add_argument("--seed", type=int, help="seed of splits, sampling and models")
     run.add_argument("--threads", type=int, metavar="N", help="threads per model fit (default: all cores)")
+    run.add_argument("--dask-address", metavar="tcp://HOST:PORT",
+                     help="run design trials on this Dask scheduler (default: a LocalCluster when it pays)")
     run.add_argument("--tracking-uri", metavar="URI",
                      help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///./mlruns/mlflow.db)")
     run.add_argument("--experiment", metavar="NAME", help="MLflow experiment name")
@@ -80,6 +82,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "data.query": args.query, "model.family": args.model, "loop.max_iterations": args.max_iterations,
         "seed": args.seed, "threads": args.threads, "tracking.tracking_uri": args.tracking_uri,
         "tracking.experiment": args.experiment,
+        "dask.address": getattr(args, "dask_address", None),
     }
     if args.goal:
         from synthloop.config import GoalConfig
@@ -127,6 +130,8 @@ def _quiet_logs(verbose: bool) -> None:
     if not verbose:
         for name in ("mlflow", "alembic", "distributed"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # The model is the project's own, loaded only from its own store: the pickle caution is known.
+        logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
 
 
 def _human_summary(s: dict[str, Any]) -> str:

@@ -38,6 +38,16 @@ class DataConfig(_Section):
 
     `initial_labelled` is how many train rows have labels at the start (a count, or a fraction
     of the train split); the rest of the train split is a pool whose labels must be bought.
+
+    Strategies:
+        existing: train on the given data (a pool only when `initial_labelled` is set).
+        pretrain_finetune: pre-train on a large set (`pretrain_source`: "synthetic" — a generator fitted to
+            the real train rows —, "simulate:..." or another table with the same columns), then fine-tune
+            on the small real set (xgboost continues boosting; random forests add trees with warm_start).
+        from_scratch: nothing is collected yet; rows are bought from a pool at `cost_per_row` (plus their
+            labels at `annotation.cost_per_label`) within `annotation.budget`, `initial_labelled` first.
+    `source` may also be `simulate:classification` or `simulate:regression` with settings as a query,
+    e.g. `simulate:classification?n_rows=5000&n_features=20&class_sep=1.0&label_noise=0.05`.
     """
 
     source: str = "sklearn:digits"
@@ -50,6 +60,10 @@ class DataConfig(_Section):
     initial_labelled: float | None = Field(None, gt=0)
     column_types: dict[str, Literal["numeric", "categorical", "boolean", "datetime"]] = {}
     drop_columns: list[str] = []
+    strategy: Literal["existing", "pretrain_finetune", "from_scratch"] = "existing"
+    cost_per_row: float = Field(0.0, ge=0.0)
+    pretrain_source: str | None = None
+    pretrain_rows: int = Field(5000, ge=10, le=10_000_000)
 
 
 class GoalConfig(_Section):
@@ -100,14 +114,51 @@ class GoalConfig(_Section):
         return self
 
 
+class AnnotatorConfig(_Section):
+    """One (simulated) annotator: its price and its error model (a flat noise rate or a K x K confusion matrix)."""
+
+    name: str = Field(min_length=1)
+    cost_per_label: float = Field(1.0, ge=0.0)
+    noise_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    confusion: list[list[float]] | None = None
+
+
 class AnnotationConfig(_Section):
-    """Buying labels for pool rows: price, batch size, budget and the annotators' error rate."""
+    """Buying labels for pool rows: price, batch size, budget, who labels, and the label audit.
+
+    Without `annotators`, one annotator named "annotator" labels at `cost_per_label` with `noise_rate`.
+    Each item gets `votes_per_item` votes from the annotators in list order (cycling when there are fewer),
+    combined by `aggregation`. The audit (confident learning, run in validate) flags likely-wrong train
+    labels; `on_flag` re-labels them (`reannotate_votes` more votes, from `reannotate_by` when set) or drops
+    them. `mode: human` writes the rows to label as a CSV and pauses the flow until it is resumed.
+    """
 
     cost_per_label: float = Field(1.0, ge=0.0)
     batch_size: int = Field(200, ge=1)
     budget: float | None = Field(None, ge=0.0)
     noise_rate: float = Field(0.0, ge=0.0, lt=1.0)
     selection: Literal["uncertainty", "margin", "random"] = "uncertainty"
+    annotators: list[AnnotatorConfig] = []
+    votes_per_item: int = Field(1, ge=1, le=20)
+    aggregation: Literal["majority", "dawid_skene"] = "majority"
+    audit: bool = True
+    audit_noise_threshold: float = Field(0.05, gt=0.0, lt=1.0)
+    on_flag: Literal["reannotate", "drop"] = "reannotate"
+    reannotate_votes: int = Field(2, ge=1, le=20)
+    reannotate_by: str | None = None
+    mode: Literal["simulated", "human"] = "simulated"
+    labels_dir: str | None = None
+    human_timeout_s: int = Field(7 * 24 * 3600, ge=1)
+    human_poll_s: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _known_annotators(self) -> AnnotationConfig:
+        names = [a.name for a in self.annotators]
+        if len(set(names)) != len(names):
+            raise ValueError(f"annotator names must be unique, got {names}")
+        if self.reannotate_by is not None and self.reannotate_by not in names:
+            raise ValueError(f"reannotate_by {self.reannotate_by!r} is not one of the annotators {names}")
+        return self
 
 
 class SyntheticConfig(_Section):
@@ -115,6 +166,7 @@ class SyntheticConfig(_Section):
 
     generator: Literal["copula", "smote"] = "copula"
     ratio: float = Field(1.0, gt=0.0, le=20.0)
+    report: bool = True
 
 
 class ModelConfig(_Section):
@@ -161,6 +213,35 @@ class TrackingConfig(_Section):
     registered_model: str | None = "synthloop-model"
 
 
+class RetrainConfig(_Section):
+    """Scheduled retrains: when they run, and how much better a challenger must be to become champion.
+
+    `margin` is in the goal metric's units, on the same fresh validation rows for both models.
+    """
+
+    cron: str = "0 3 * * *"
+    timezone: str = "UTC"
+    margin: float = Field(0.005, ge=0.0)
+    reference_rows: int = Field(2000, ge=50, le=1_000_000)
+    drift_psi_alert: float = Field(0.25, gt=0.0)
+
+
+class DaskConfig(_Section):
+    """Where design trials run: `address` of an existing Dask scheduler (tcp://HOST:PORT), or None for a
+    temporary LocalCluster when the search is big enough to pay for one; `parallel_trials: false` keeps
+    them serial in-process."""
+
+    address: str | None = None
+    parallel_trials: bool = True
+
+    @field_validator("address")
+    @classmethod
+    def _address_form(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"(tcp|tls|ucx|inproc)://[^\s:/]+:\d{1,5}", v.strip()):
+            raise ValueError("write the Dask scheduler address as tcp://HOST:PORT")
+        return v.strip() if v else v
+
+
 class Config(_Section):
     """The whole cycle's configuration: one section per stage, the loop's bounds and the seed."""
 
@@ -174,6 +255,8 @@ class Config(_Section):
     loop: LoopConfig = LoopConfig()
     retry: RetryConfig = RetryConfig()
     tracking: TrackingConfig = TrackingConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    dask: DaskConfig = DaskConfig()
 
     @classmethod
     def embedded_default(cls) -> Config:

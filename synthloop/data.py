@@ -132,6 +132,9 @@ def load_table(source: str, *, table: str | None = None, query: str | None = Non
     if source.lower().startswith("sklearn:"):
         _no_sql_options(source, table, query)
         df, name = _load_sklearn(source)
+    elif source.lower().startswith("simulate:"):
+        _no_sql_options(source, table, query)
+        df, name = _load_simulated(source)
     elif "://" in source:
         df, name = _load_sql(source, table, query)
     else:
@@ -145,6 +148,41 @@ def load_table(source: str, *, table: str | None = None, query: str | None = Non
     df.attrs["source"] = name
     df.attrs["notes"] = notes
     return df
+
+
+SIMULATE_SETTINGS = {"n_rows": int, "n_features": int, "n_informative": int, "n_classes": int, "class_sep": float,
+                     "label_noise": float, "noise": float, "seed": int}
+
+
+def _load_simulated(source: str) -> tuple[pd.DataFrame, str]:
+    """`simulate:classification?n_rows=2000&class_sep=1.0` — rows made from nothing with exact labels."""
+    from urllib.parse import parse_qsl
+
+    from synthloop.synth import simulate
+
+    spec, _, query = source.partition(":")[2].partition("?")
+    task = spec.strip().lower()
+    if task not in ("classification", "regression"):
+        raise DataError(f"{source}: write simulate:classification or simulate:regression")
+    settings: dict[str, Any] = {"n_rows": 2000}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in SIMULATE_SETTINGS:
+            raise DataError(f"{source}: unknown simulator setting {key!r}; known: {', '.join(SIMULATE_SETTINGS)}")
+        try:
+            settings[key] = SIMULATE_SETTINGS[key](value)
+        except ValueError:
+            raise DataError(f"{source}: setting {key}={value!r} is not a number") from None
+    seed = settings.pop("seed", 0)
+    n_rows = settings.pop("n_rows")
+    if task == "regression":
+        settings = {k: v for k, v in settings.items() if k not in ("n_classes", "class_sep", "label_noise")}
+    try:
+        X, y = simulate(task, n_rows, random_state=seed, **settings)
+    except ValueError as exc:
+        raise DataError(f"{source}: {exc}") from None
+    frame = X.copy()
+    frame["target"] = np.asarray(y)
+    return frame, source
 
 
 def _no_sql_options(source: str, table: str | None, query: str | None) -> None:

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from synthloop.types import Schema
 
 FAMILIES = ("xgboost", "hist_gradient_boosting", "random_forest", "linear")
+FINE_TUNABLE = ("xgboost", "random_forest")
 
 
 @dataclass(frozen=True)
@@ -150,22 +151,38 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
         X_val, y_val: Validation rows for the loss curve and xgboost's early stopping.
         threads: Threads each fit may use.
         seed: Random seed.
-        init_model: An xgboost booster to continue boosting from (pre-train / fine-tune).
+        init_model: A fitted pipeline of the same family to fine-tune (pre-train / fine-tune): xgboost continues
+            boosting from its booster, a random forest adds trees to it (warm_start); other families ignore it.
     Returns:
         The fitted pipeline with its curves.
     """
     start = time.perf_counter()
     n_classes = len(schema.classes) if schema.classes is not None else None
-    pre = build_preprocessor(schema, spec.family)
     est = build_estimator(spec, schema.task, threads=threads, seed=seed, n_classes=n_classes)
-    Xt = pre.fit_transform(X)
+    booster = None
+    if init_model is not None and spec.family in FINE_TUNABLE:
+        # Fine-tuning keeps the pre-trained preprocessing, so codes and columns mean the same thing.
+        pre = init_model.named_steps["preprocess"]
+        Xt = pre.transform(X)
+        previous = init_model.named_steps["model"]
+        if spec.family == "xgboost":
+            booster = previous.get_booster()
+        else:
+            import copy
+
+            # warm_start keeps the pre-trained trees; fit adds the new ones, grown on the real rows.
+            est = copy.deepcopy(previous).set_params(warm_start=True, n_jobs=threads,
+                                                     n_estimators=previous.n_estimators + spec.params["n_estimators"])
+    else:
+        pre = build_preprocessor(schema, spec.family)
+        Xt = pre.fit_transform(X)
     curves: dict[str, list[float]] = {}
     rounds = best = None
     if spec.family == "xgboost":
         if X_val is None or not spec.params.get("early_stopping_rounds"):
             est.set_params(early_stopping_rounds=None)
         evals = [(Xt, y)] + ([(pre.transform(X_val), y_val)] if X_val is not None else [])
-        est.fit(Xt, y, eval_set=evals, verbose=False, xgb_model=init_model)
+        est.fit(Xt, y, eval_set=evals, verbose=False, xgb_model=booster)
         res = est.evals_result()
         metric = next(iter(res["validation_0"]))
         curves["train_loss"] = [float(v) for v in res["validation_0"][metric]]

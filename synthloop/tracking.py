@@ -197,9 +197,11 @@ class Tracker:
         import mlflow.data
         from mlflow.entities import DatasetInput, InputTag
 
-        local = Path(source)
-        ds = mlflow.data.from_pandas(frame, source=str(local.resolve()) if local.is_file() else None,
-                                     name=f"{name}:{source}" if not local.is_file() else name, targets=targets)
+        is_file = "://" not in source and Path(source).is_file()
+        with warnings.catch_warnings():  # MLflow's schema hints on int columns: known, by design
+            warnings.simplefilter("ignore")
+            ds = mlflow.data.from_pandas(frame, source=str(Path(source).resolve()) if is_file else None,
+                                         name=name if is_file else f"{name}:{source}", targets=targets)
         self.client.log_inputs(run_id, [DatasetInput(ds._to_mlflow_entity(),
                                                      [InputTag("mlflow.data.context", context)])])
 

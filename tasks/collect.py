@@ -36,12 +36,15 @@ def collect_data(cfg: DataConfig, seed: int):
     train, val, sealed = split_frame(frame, schema, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                                      seed=seed, source_name=source_name)
     n_labelled = len(train)
-    if cfg.initial_labelled is not None:
-        n_labelled = int(cfg.initial_labelled if cfg.initial_labelled >= 1 else round(cfg.initial_labelled * len(train)))
+    initial = cfg.initial_labelled
+    if initial is None and cfg.strategy == "from_scratch":
+        initial = max(50.0, 0.05 * len(train))
+    if initial is not None:
+        n_labelled = int(initial if initial >= 1 else round(initial * len(train)))
         n_labelled = max(n_labelled, len(schema.classes or ()) * 2, 2)
     labelled, pool = labelled_subset(train, schema, n_labelled, seed)
     lineage = {
-        "source": source_name, "rows": len(frame), "columns": len(schema.kinds), "task": schema.task,
+        "source": source_name, "strategy": cfg.strategy, "rows": len(frame), "columns": len(schema.kinds), "task": schema.task,
         "target": target, "train_rows": len(labelled), "pool_rows": len(pool), "val_rows": len(val),
         "test_rows": sealed.n_rows, "train_digest": frame_digest(labelled), "val_digest": frame_digest(val),
         "test_digest": sealed.digest, "dropped": schema.dropped,
@@ -106,3 +109,70 @@ def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, i
     n = max(1, int(round(cfg.ratio * len(train))))
     X_syn, y_syn = gen.sample(n, random_state=seed + iteration)
     return X_syn[schema.features], pd.Series(np.asarray(y_syn), name=schema.target)
+
+
+@task(name="synthetic-report", task_run_name="synthetic-report-it{iteration}")
+def assess_synthetic(train: pd.DataFrame, X_syn: pd.DataFrame, y_syn: pd.Series, val: pd.DataFrame, schema: Schema,
+                     iteration: int, threads: int, seed: int) -> dict[str, float]:
+    """Fidelity, utility and privacy of a synthetic set, measured against real train and validation rows.
+
+    Args:
+        train: The real rows the generator was fitted to.
+        X_syn, y_syn: The synthetic rows.
+        val: Real validation rows (utility is scored on them; they are the privacy baseline's holdout too).
+        schema: Column kinds and task.
+        iteration: Loop iteration.
+        threads: Threads the utility models may use.
+        seed: Random seed.
+    Returns:
+        Flat metrics: fidelity_*, utility_*, privacy_*.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from synthloop.synth import quality_report
+
+    f = schema.features
+    with threadpool_limits(threads):
+        return quality_report(train[f], train[schema.target], X_syn, y_syn, schema.kinds, schema.task,
+                              holdout_X=val[f], holdout_y=val[schema.target], val_X=val[f], val_y=val[schema.target],
+                              random_state=seed)
+
+
+@task(name="collect-pretrain", task_run_name="collect-pretrain-data", retries=3, retry_delay_seconds=[1, 5, 15])
+def collect_pretrain_data(cfg: DataConfig, synthetic: SyntheticConfig, train: pd.DataFrame, schema: Schema, seed: int):
+    """The large set to pre-train on: synthetic rows fitted to the real train split, a simulator, or a table.
+
+    Args:
+        cfg: The data section (pretrain_source, pretrain_rows).
+        synthetic: Generator settings, when pretrain_source is "synthetic".
+        train: The real labelled train rows.
+        schema: Column kinds and task of the real data; a pre-training table must have the same columns.
+        seed: Random seed.
+    Returns:
+        Features and target (a Series named as the real target) of the pre-training set.
+    """
+    from synthloop import data
+    from synthloop.errors import ConfigError, DataError
+    from synthloop.synth import make_generator
+
+    source = cfg.pretrain_source or "synthetic"
+    if source == "synthetic":
+        gen = make_generator(synthetic.generator, schema.kinds, random_state=seed)
+        gen.fit(train[schema.features], train[schema.target], task=schema.task)
+        X, y = gen.sample(cfg.pretrain_rows, random_state=seed)
+        return X[schema.features], pd.Series(np.asarray(y), name=schema.target)
+    frame = data.load_table(source)
+    if schema.target not in frame.columns and "target" in frame.columns:
+        frame = frame.rename(columns={"target": schema.target})
+    missing = [c for c in schema.features + [schema.target] if c not in frame.columns]
+    if missing:
+        if source.lower().startswith("simulate:"):
+            raise ConfigError(f"data.pretrain_source {source}: a simulator makes columns x0..xN, but the real data "
+                              f"has {', '.join(map(str, schema.features[:5]))} ...; use it as data.source, or "
+                              "pre-train on 'synthetic'")
+        raise DataError(f"{data.redact_url(source)}: pre-training table lacks columns {missing[:5]} of the real data")
+    prepared, _ = data.prepare_frame(frame, schema)
+    if schema.task == "classification":
+        prepared = prepared[prepared[schema.target].isin(schema.classes)]
+    prepared = prepared.sample(n=min(cfg.pretrain_rows, len(prepared)), random_state=seed)
+    return prepared[schema.features], prepared[schema.target]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from synthloop.models import ModelSpec, fit_model
 from synthloop.types import Schema, Trained, TrainingSet
@@ -12,7 +13,7 @@ from synthloop.types import Schema, Trained, TrainingSet
 
 @task(name="train", task_run_name="train-it{iteration}")
 def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.DataFrame, y_val: np.ndarray,
-                iteration: int, threads: int, seed: int) -> Trained:
+                iteration: int, threads: int, seed: int, init_model=None) -> Trained:
     """Fit the design on the training set, recording training and validation loss per round.
 
     Args:
@@ -23,18 +24,40 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
         iteration: Loop iteration.
         threads: Threads the fit may use.
         seed: Random seed.
+        init_model: A pre-trained pipeline to fine-tune (xgboost continues boosting, a forest adds trees).
     Returns:
         The fitted model and what training recorded.
     """
-    fitted = fit_model(spec, schema, data.X, data.y, X_val=X_val, y_val=y_val, threads=threads, seed=seed)
+    fitted = fit_model(spec, schema, data.X, data.y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                       init_model=init_model)
     return Trained(spec, fitted.pipeline, fitted.curves, fitted.rounds, fitted.best_round, fitted.fit_seconds,
                    data.n_real, data.n_synthetic)
 
 
-@task(name="design", task_run_name="design-search-it{iteration}")
+@task(name="pretrain", task_run_name="pretrain")
+def pretrain_model(X: pd.DataFrame, y: np.ndarray, spec: ModelSpec, schema: Schema, threads: int, seed: int):
+    """Pre-train the design on a large (existing, simulated or synthetic) set, to be fine-tuned on real rows.
+
+    Args:
+        X, y: The pre-training rows and encoded target.
+        spec: The design (xgboost or random_forest can be fine-tuned).
+        schema: Column kinds and task.
+        threads: Threads the fit may use.
+        seed: Random seed.
+    Returns:
+        The fitted pipeline.
+    """
+    return fit_model(spec.with_params(early_stopping_rounds=None) if spec.family == "xgboost" else spec, schema, X, y,
+                     threads=threads, seed=seed).pipeline
+
+
+@task(name="design", task_run_name="design-search-it{iteration}", cache_policy=NO_CACHE)
 def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema, metric: str, iteration: int,
                   threads: int, seed: int) -> list[dict]:
-    """Judge candidate designs by cross-validation on train (validation is not looked at).
+    """Judge candidate designs by cross-validation on train, one after another in this process.
+
+    Validation is not looked at. Each fit uses `threads` threads (OpenMP pools capped to match). The
+    parallel alternative, one task per trial on Dask, is `flows.trials.design_trials`.
 
     Args:
         data: Training rows.
@@ -45,10 +68,11 @@ def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema
         threads: Threads each fit may use.
         seed: Random seed.
     Returns:
-        One dict per trial (spec, mean and std of the CV score, oriented so higher is better), best first.
+        One dict per trial (spec, label, mean and std of the CV score oriented so higher is better,
+        seconds, threads, worker "in-process"), best first.
     """
-    from synthloop.design import cross_validate_spec
+    from synthloop.design import cv_rows, rank_trials, run_trial
 
-    trials = [cross_validate_spec(spec, schema, data.X, data.y, metric=metric, threads=threads, seed=seed)
-              for spec in candidates]
-    return sorted(trials, key=lambda t: -t["score"])
+    X, y = cv_rows(data.X, data.y, seed)
+    trials = [run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed) for spec in candidates]
+    return rank_trials(trials)["ranked"]
