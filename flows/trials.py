@@ -1,0 +1,133 @@
+"""Design trials as a Prefect subflow whose tasks run on Dask (prefect-dask's DaskTaskRunner).
+
+`search_designs` decides where the trials run (`synthloop.parallel.plan_trials`): serially in this process
+when the search is small, else one task per trial on a temporary LocalCluster sized to the cores, or on an
+existing scheduler given by `dask.address` (`--dask-address tcp://HOST:PORT`). Each trial is judged by
+cross-validation on train (never on validation) and records the worker it ran on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+
+@task(name="design-trial", task_run_name="trial-it{iteration}-{label}", cache_policy=NO_CACHE)
+def run_design_trial(spec, schema, X, y, metric: str, iteration: int, label: str, threads: int, seed: int,
+                     folds: int, slots: dict[str, int] | None = None) -> dict[str, Any]:
+    """One design trial: K-fold CV on the training rows, with the fit's threads set for the worker.
+
+    Args:
+        spec: The design point.
+        schema: Column kinds and task.
+        X, y: Training rows (sampled down to what CV uses).
+        metric: The goal metric.
+        iteration: Loop iteration (for the task-run name).
+        label: Short name of the design point (for the task-run name).
+        threads: Threads a fit may use (LocalCluster: cores // workers).
+        seed: Random seed.
+        folds: CV folds.
+        slots: Task slots per host of an existing cluster; each fit then gets host cores // slots.
+    Returns:
+        The trial: spec, label, CV score (higher is better), std, seconds, threads, worker address, pid.
+    """
+    from synthloop.design import run_trial
+
+    return run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds, slots=slots)
+
+
+@flow(name="design-trials", flow_run_name="design-trials-it{iteration}", validate_parameters=False,
+      log_prints=False)
+def design_trials(candidates: list, schema, X, y, metric: str, iteration: int, threads: int, seed: int,
+                  folds: int, slots: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Submit one task per design point to the flow's task runner and gather the trials.
+
+    Stages: one `design-trial` task per candidate, all submitted at once, then gathered.
+    """
+    from synthloop.design import trial_label
+
+    futures = [run_design_trial.submit(spec, schema, X, y, metric, iteration, trial_label(spec), threads, seed,
+                                       folds, slots) for spec in candidates]
+    return [f.result() for f in futures]
+
+
+def search_designs(data, candidates: list, schema, metric: str, iteration: int, *, threads: int, seed: int,
+                   current_family: str | None = None, address: str | None = None, parallel: bool = True,
+                   say=None) -> dict[str, Any]:
+    """Run a design search where it is cheapest and rank the trials.
+
+    Args:
+        data: The training set (`TrainingSet`).
+        candidates: Design points to try.
+        schema: Column kinds and task.
+        metric: The goal metric.
+        iteration: Loop iteration.
+        threads: Threads a fit may use when run in this process.
+        seed: Random seed.
+        current_family: The loop's current family (the choice is of another family when there is one).
+        address: An existing Dask scheduler (`tcp://HOST:PORT`), or None.
+        parallel: False runs the trials serially in this process.
+        say: Where to report the plan (a callable taking a line), or None.
+    Returns:
+        {"ranked": trials best first, "choice", "runner_up", "plan": the TrialPlan}.
+    """
+    from synthloop.design import FOLDS, cv_rows, rank_trials
+    from synthloop.parallel import connect, plan_trials, prefect_api_for_workers, slots_by_host
+
+    X, y = cv_rows(data.X, data.y, seed)
+    plan = plan_trials(len(candidates), len(y), X.shape[1], folds=FOLDS, threads=threads, address=address,
+                       parallel=parallel)
+    if say:
+        say(f"  train: {len(candidates)} design trials — {plan.describe()}")
+    if plan.mode == "serial":
+        from tasks.train import search_design
+
+        trials = search_design(data, candidates, schema, metric, iteration, plan.fit_threads, seed)
+    else:
+        from prefect_dask import DaskTaskRunner
+
+        slots = None
+        if plan.mode == "address":
+            client = connect(plan.address)
+            try:
+                slots = slots_by_host(client)
+            finally:
+                client.close()
+        runner = DaskTaskRunner(**plan.runner_kwargs())
+        with prefect_api_for_workers():
+            trials = design_trials.with_options(task_runner=runner)(candidates, schema, X, y, metric, iteration,
+                                                                     plan.fit_threads, seed, FOLDS, slots)
+    return {**rank_trials(trials, current_family), "plan": plan}
+
+
+def record_search(tracker, parent: str, iteration: int, metric: str, search: dict[str, Any]) -> None:
+    """Every trial as an MLflow child run of the flow's run (params, CV score, rank, where it ran), the
+    choice and the runner-up tagged, and the whole search as `design/search-it{N}.json` on the parent."""
+    from synthloop.config import HIGHER_IS_BETTER
+
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    plan = search["plan"]
+    rows = []
+    for rank, trial in enumerate(search["ranked"], start=1):
+        role = ("choice" if trial is search["choice"] else "runner_up" if trial is search["runner_up"] else "")
+        run = tracker.get_or_create_child(parent, f"trial-{iteration}-{trial['label']}",
+                                          f"design-{iteration}-{trial['label']}",
+                                          tags={"synthloop.trial": "true", "synthloop.iteration": str(iteration),
+                                                "synthloop.trial_role": role or "candidate",
+                                                "worker": trial["worker"], "executor": plan.mode})
+        tracker.log_params(run, {"family": trial["spec"].family, **trial["spec"].params})
+        tracker.log_metrics(run, {f"cv_{metric}": sign * trial["score"], "cv_std": trial["std"], "rank": rank,
+                                  "trial_seconds": trial["seconds"], "fit_threads": trial["threads"]})
+        tracker.finish(run)
+        rows.append({"rank": rank, "label": trial["label"], "family": trial["spec"].family,
+                     "params": trial["spec"].params, f"cv_{metric}": sign * trial["score"], "cv_std": trial["std"],
+                     "seconds": round(trial["seconds"], 3), "threads": trial["threads"], "worker": trial["worker"],
+                     "role": role})
+    runner_up = search["runner_up"]
+    tracker.set_tags(parent, {f"design_choice_it{iteration}": search["choice"]["label"],
+                              f"design_runner_up_it{iteration}": runner_up["label"] if runner_up else "none"})
+    tracker.log_dict(parent, {"iteration": iteration, "metric": metric, "executor": plan.describe(),
+                              "folds": search["choice"]["folds"], "trials": rows},
+                     f"design/search-it{iteration}.json")

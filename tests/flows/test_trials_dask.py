@@ -1,0 +1,97 @@
+"""Design trials on a real Dask LocalCluster (2 workers × 1 thread, tiny data), through Prefect and MLflow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthloop.types import Schema, TrainingSet
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import Client, LocalCluster
+
+    from synthloop.parallel import local_cluster_kwargs
+
+    with LocalCluster(**local_cluster_kwargs(2)) as cl, Client(cl, set_as_default=False) as client:
+        yield cl, client
+
+
+def _data(n: int = 240, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=[f"x{i}" for i in range(5)])
+    y = ((X.x0 + 0.5 * X.x1 ** 2 + rng.normal(scale=0.5, size=n)) > 0.5).astype(int).to_numpy()
+    schema = Schema("y", "classification", {c: "numeric" for c in X.columns}, classes=(0, 1))
+    return TrainingSet(X, y, np.full(n, "real", dtype=object)), schema
+
+
+def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, prefect_harness, client):
+    from prefect import flow
+
+    from flows.trials import record_search, search_designs
+    from synthloop.design import design_candidates
+    from synthloop.models import default_spec
+    from synthloop.tracking import Tracker
+
+    local, dask_client = cluster
+    data, schema = _data()
+    current = default_spec("xgboost", n_estimators=20)
+    candidates = design_candidates(current, {"xgboost"}, 20, 0.1, 3, max_points=2)
+    lines = []
+
+    @flow
+    def parent_flow():
+        return search_designs(data, candidates, schema, "accuracy", 1, threads=1, seed=0,
+                              current_family="xgboost", address=local.scheduler_address, say=lines.append)
+
+    search = parent_flow()
+    workers = set(dask_client.scheduler_info()["workers"])
+    ranked = search["ranked"]
+    assert search["plan"].mode == "address"
+    assert len(ranked) == len(candidates)
+    assert {t["worker"] for t in ranked} <= workers
+    assert all(t["threads"] == 1 for t in ranked)  # 2 slots on a host with 2 cores (or fewer): 1 thread each
+    others = [t for t in ranked if t["spec"].family != "xgboost"]
+    assert search["choice"]["score"] == max(t["score"] for t in others)
+    assert search["choice"]["spec"].family != "xgboost"
+    assert search["runner_up"] is not search["choice"]
+    assert "Dask cluster at" in lines[0]
+
+    tracker = Tracker(None, "trials")
+    parent = tracker.client.create_run(tracker.experiment_id).info.run_id
+    record_search(tracker, parent, 1, "accuracy", search)
+    runs = client.search_runs([tracker.experiment_id], "tags.`synthloop.trial` = 'true'")
+    assert len(runs) == len(candidates)
+    assert {r.data.tags["worker"] for r in runs} <= workers
+    roles = sorted(r.data.tags["synthloop.trial_role"] for r in runs)
+    assert roles.count("choice") == 1 and roles.count("runner_up") == 1
+    tags = client.get_run(parent).data.tags
+    assert tags["design_choice_it1"] == search["choice"]["label"]
+
+
+def test_xgboost_dask_trains_on_the_cluster(cluster):
+    import dask.dataframe as dd
+
+    from synthloop.parallel import fit_xgboost_dask, predict_xgboost_dask
+
+    _, dask_client = cluster
+    data, _ = _data(400)
+    frame = data.X.assign(y=data.y)
+    ddf = dd.from_pandas(frame, npartitions=4)
+    out = fit_xgboost_dask(dask_client, ddf, "y", task="classification", params={"max_depth": 3},
+                           num_boost_round=15, eval_frame=ddf, n_classes=2)
+    loss = out["history"]["train"]
+    assert len(loss) == 15 and loss[-1] < loss[0]
+    proba = predict_xgboost_dask(dask_client, out["booster"], ddf[out["features"]])
+    assert ((np.asarray(proba) > 0.5).astype(int) == data.y).mean() > 0.8
+
+
+def test_an_unreachable_address_is_one_line_error():
+    from synthloop.parallel import DaskAddressError, connect
+
+    with pytest.raises(DaskAddressError, match="no scheduler answers"):
+        connect("tcp://127.0.0.1:9", timeout=1)

@@ -1,0 +1,118 @@
+"""Search spaces, trial ranking and the choice of where trials run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthloop.design import (SEARCH_SPACES, design_candidates, rank_trials, run_trial, search_space,
+                              trial_label)
+from synthloop.models import FAMILIES, ModelSpec, default_spec
+from synthloop.parallel import DaskAddressError, check_address, plan_trials, worker_fit_threads
+from synthloop.types import Schema
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_search_space_points_are_distinct_designs_of_the_family(family):
+    points = search_space(family, default_spec(family), max_points=4, seed=0)
+    assert 2 <= len(points) <= 4
+    assert all(p.family == family for p in points)
+    assert len({p.describe() for p in points}) == len(points)
+    assert len({trial_label(p) for p in points}) == len(points)
+    for p in points:
+        for name, values in SEARCH_SPACES[family].items():
+            assert p.params[name] in values
+
+
+def test_search_space_sample_is_seeded_and_keeps_the_usual_setting():
+    a = search_space("xgboost", max_points=3, seed=1)
+    b = search_space("xgboost", max_points=3, seed=1)
+    assert [p.params for p in a] == [p.params for p in b]
+    first = {k: v[0] for k, v in SEARCH_SPACES["xgboost"].items()}
+    assert all(a[0].params[k] == v for k, v in first.items())
+    assert len(search_space("xgboost", max_points=100)) == 8  # the whole 2 × 2 × 2 grid
+
+
+def test_linear_points_set_alpha_to_match_c():
+    for p in search_space("linear"):
+        assert p.params["alpha"] == pytest.approx(1.0 / p.params["C"])
+
+
+def test_search_space_refuses_unknown_family_and_mismatched_base():
+    with pytest.raises(ValueError, match="unknown model family"):
+        search_space("svm")
+    with pytest.raises(ValueError, match="base design"):
+        search_space("linear", default_spec("xgboost"))
+
+
+def test_candidates_are_the_current_design_plus_points_of_untried_families():
+    current = default_spec("xgboost")
+    cands = design_candidates(current, {"xgboost", "linear"}, 50, 0.1, 4, max_points=2)
+    assert cands[0] == current
+    assert {c.family for c in cands[1:]} == {"hist_gradient_boosting", "random_forest"}
+    assert len(cands) == 1 + 2 + 2
+
+
+def _trial(family, score, label=None):
+    return {"spec": ModelSpec(family, {}), "score": score, "std": 0.0, "label": label or f"{family}-{score}",
+            "folds": 3}
+
+
+def test_choice_is_the_best_other_family_and_runner_up_the_next_best():
+    trials = [_trial("xgboost", 0.95), _trial("linear", 0.90), _trial("random_forest", 0.93),
+              _trial("random_forest", float("nan"))]
+    out = rank_trials(trials, current_family="xgboost")
+    assert out["ranked"][0]["spec"].family == "xgboost"
+    assert out["choice"]["score"] == 0.93 and out["choice"]["spec"].family == "random_forest"
+    assert out["runner_up"]["score"] == 0.95
+    assert np.isnan(out["ranked"][-1]["score"])
+    assert rank_trials(trials[:1], "xgboost")["choice"] is trials[0]  # nothing else to choose
+
+
+def test_a_trial_runs_in_process_with_its_threads_and_scores_higher_for_a_better_design():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(150, 3)), columns=["a", "b", "c"])
+    y = (X.a > 0).astype(int).to_numpy()
+    schema = Schema("y", "classification", {c: "numeric" for c in X.columns}, classes=(0, 1))
+    good = run_trial(default_spec("linear"), schema, X, y, metric="accuracy", threads=1, seed=0)
+    bad = run_trial(default_spec("linear"), schema, X, rng.permutation(y), metric="accuracy", threads=1, seed=0)
+    assert good["worker"] == "in-process" and good["threads"] == 1 and good["label"] == "linear-C1"
+    assert good["score"] > 0.9 > 0.7 > bad["score"]
+
+
+def test_plan_serial_when_small_or_switched_off_local_when_big_address_when_given():
+    assert plan_trials(8, 100, 5, cores=2).mode == "serial"
+    assert "small search" in plan_trials(8, 100, 5, cores=2).reason
+    assert plan_trials(1, 10**6, 50, cores=8).mode == "serial"
+    assert plan_trials(8, 10**5, 50, cores=1).mode == "serial"
+    assert plan_trials(8, 10**5, 50, cores=4, parallel=False).mode == "serial"
+    big = plan_trials(8, 10**5, 50, cores=2)
+    assert big.mode == "local" and big.n_workers == 2 and big.fit_threads == 1
+    few = plan_trials(3, 10**5, 50, cores=8)
+    assert few.n_workers == 3 and few.fit_threads == 2  # workers × fit threads never exceed the cores
+    assert few.runner_kwargs()["cluster_kwargs"]["threads_per_worker"] == 1
+    remote = plan_trials(4, 50, 2, address="tcp://10.0.0.5:8786")
+    assert remote.mode == "address" and remote.runner_kwargs() == {"address": "tcp://10.0.0.5:8786"}
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.5:8786", "tcp://host", "http://x:1", "tcp://a b:1"])
+def test_malformed_dask_address_is_refused(bad):
+    with pytest.raises(DaskAddressError):
+        check_address(bad)
+
+
+def test_config_and_cli_take_the_dask_address():
+    from synthloop.cli import _overrides, _parser
+    from synthloop.config import Config
+    from synthloop.errors import ConfigError
+
+    args = _parser().parse_args(["run", "--dask-address", "tcp://127.0.0.1:8786"])
+    cfg = Config.load(None, _overrides(args))
+    assert cfg.dask.address == "tcp://127.0.0.1:8786" and cfg.dask.parallel_trials is True
+    with pytest.raises(ConfigError, match="dask.address"):
+        Config.load(None, {"dask.address": "localhost"})
+
+
+def test_outside_a_dask_worker_the_fit_keeps_the_given_threads():
+    assert worker_fit_threads(3) == (3, "in-process")
