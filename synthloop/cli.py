@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # Further commands live in their own modules: each has `add_commands(subparsers)`, which registers its
 # subcommands with `set_defaults(handler=fn)`, and imports nothing heavy at module level.
-PLUGIN_MODULES: tuple[str, ...] = ()
+PLUGIN_MODULES: tuple[str, ...] = ("synthloop.cli_ops",)
 
 
 def _plugin(module: str):
@@ -104,6 +104,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
     _quiet_logs(args.verbose)
+    from synthloop.ui import attach, live_links
+
+    servers = attach(config.tracking.tracking_uri)  # servers `synthloop ui` started: the run appears there live
     from flows.develop import develop
 
     summary = develop(config)
@@ -114,6 +117,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps({k: summary[k] for k in keep}, default=str))
     else:
         print(_human_summary(summary))
+        if servers:
+            print(live_links(servers, summary))
     return 0
 
 
