@@ -20,6 +20,7 @@ from prefect.context import get_run_context
 
 from synthloop.config import Config
 from synthloop.types import Decision
+from tasks import cache
 from tasks.annotate import annotate_rows, human_labels, reannotate_rows
 from tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
 from tasks.evaluate import evaluate_on_holdout
@@ -68,11 +69,20 @@ def develop(config: Config | None = None) -> dict[str, Any]:
     say = _Say()
     if killed:
         say(f"marked {len(killed)} MLflow run(s) left RUNNING by ended processes as KILLED")
+    # A run of the same config that was killed or failed is resumed: finished stages come from Prefect's
+    # persisted results (tasks/cache.py), and the new parent run links to the old one.
+    resumed_from, scope = tracker.resume_scope(parent, cache.digest(cfg)[:16])
+    if resumed_from:
+        say(f"resuming MLflow run {resumed_from} (same config, ended early): finished stages are reused")
+    scope_token = cache.set_scope(scope)
     open_runs = [parent]
     try:
         summary = _cycle(cfg, tracker, parent, open_runs, say, str(flow_run.id), flow_run.name)
     except BaseException as exc:
-        status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
+        from prefect.exceptions import TerminationSignal
+
+        killed_by = (KeyboardInterrupt, SystemExit, TerminationSignal)
+        status = "KILLED" if isinstance(exc, killed_by) else "FAILED"
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
         for run_id in reversed(open_runs):
             try:
@@ -80,7 +90,10 @@ def develop(config: Config | None = None) -> dict[str, Any]:
             except Exception:  # the store itself failed: nothing more can be recorded
                 pass
         raise
+    finally:
+        cache.reset_scope(scope_token)
     tracker.finish(parent)
+    cache.discard_scope(scope)  # a finished run is never resumed: its stage results can go
     return summary
 
 
@@ -179,7 +192,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
             decision = Decision("stop", "test", f"{report.shortfall}; time budget {cfg.loop.time_budget_s:g}s spent "
                                 f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
 
-        record = {"iteration": it, "action_in": action_in, "val_metrics": report.metrics,
+        record = {"iteration": it, "action_in": action_in, "metric": metric, "val_metrics": report.metrics,
                   "train_rows": trained.n_real, "synthetic_rows": trained.n_synthetic, "model": state.spec.describe(),
                   "decision": decision.action, "stage": decision.stage, "reason": decision.reason,
                   "alternatives": list(decision.alternatives), "label_cost": ledger.spent,
@@ -330,7 +343,8 @@ def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, traine
     elif decision.action == "reannotate":
         _reannotate(state, cfg, schema, ledger, it, seed, retry, say)
     elif decision.action == "add_synthetic":
-        X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed)
+        balance = bool(decision.evidence.get("rebalance"))
+        X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed, balance)
         state.synthetic = (X_syn, y_syn)
         ledger.book(f"synthetic:{cfg.synthetic.generator}", it, len(X_syn), 0.0, kind="synthetic")
         say(f"  collect: {len(X_syn)} synthetic rows from a {cfg.synthetic.generator} fitted to "
@@ -379,13 +393,17 @@ def _log_iteration(tracker, run_id, trained, report, decision, record, schema, i
                                  **{f"baseline_{k}": v for k, v in report.baseline.items()},
                                  "fit_seconds": trained.fit_seconds, "label_cost": record["label_cost"]})
     tracker.set_tags(run_id, {"decision": decision.action, "reason": decision.reason, "stage": decision.stage,
-                              "goal_met": str(report.passed).lower(), "action_in": record["action_in"]})
+                              "goal_met": str(report.passed).lower(), "action_in": record["action_in"],
+                              "alternatives": "; ".join(decision.alternatives) or "-"})
     tracker.log_dict(run_id, {"decision": decision.action, "stage": decision.stage, "reason": decision.reason,
                               "alternatives": list(decision.alternatives), "diagnosis": report.diagnosis},
                      "decision.json")
     if trained.curves:
         tracker.log_figure(run_id, plots.loss_curves(trained.curves, f"iteration {it}: {trained.spec.family}",
                                                      trained.best_round), "plots/loss_curves.png")
+    curve = report.diagnosis.get("learning_curve")
+    if curve:
+        tracker.log_figure(run_id, plots.learning_curve(curve, record["metric"]), "plots/learning_curve.png")
 
 
 def _log_summary_plots(tracker, parent, iterations, metric, cfg, best, schema, X_val, y_val) -> None:

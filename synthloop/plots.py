@@ -52,6 +52,21 @@ def loop_path(iterations: Sequence[dict[str, Any]], metric: str, threshold: floa
     return fig
 
 
+def learning_curve(curve: dict[str, Any], metric: str):
+    """Validation score against train rows: still rising at the right end means more data should help."""
+    fig, ax = _figure(5.5, 3.8)
+    from synthloop.config import HIGHER_IS_BETTER
+
+    sign = 1.0 if HIGHER_IS_BETTER.get(metric, True) else -1.0  # the diagnosis stores scores as higher-is-better
+    rows, scores = curve["rows"], curve["scores"]
+    ax.plot(rows, [sign * s for s in scores], marker="o")
+    ax.set_xlabel("train rows")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(f"Learning curve: {'still rising' if curve.get('rising') else 'flat'} (gain {curve['gain']:+.4f})")
+    fig.tight_layout()
+    return fig
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[Any]):
     from sklearn.metrics import confusion_matrix
 

@@ -94,6 +94,12 @@ class RuleBasedPolicy:
         if gap.get("underfit"):
             wanted.append(("change_design", f"train {gap['train']:.4f} is as low as validation {gap['val']:.4f}: "
                                             "the design underfits"))
+        classes = d.get("classes", {})
+        rebalance = False
+        if classes.get("imbalanced") and not any(a == "add_synthetic" for a, _ in wanted):
+            wanted.append(("add_synthetic", f"class {classes['worst_class']} has recall {classes['worst_recall']:.2f} "
+                                            "on validation: synthetic rows in equal class shares"))
+            rebalance = True
         fallback = "no finding points elsewhere"
         for action in ("change_design", "collect_labels", "add_synthetic", "train_longer", "regularize"):
             if action not in (a for a, _ in wanted):
@@ -119,6 +125,8 @@ class RuleBasedPolicy:
             return Decision("stop", "test", f"{report.shortfall}; no action left that could help, "
                                             "testing the best model on validation", evidence, tuple(passed_over))
         action, why = chosen
+        if action == "add_synthetic" and rebalance:
+            evidence["rebalance"] = True
         return Decision(action, ACTION_STAGE[action], f"{report.shortfall}; {why}", evidence, tuple(passed_over))
 
     @staticmethod

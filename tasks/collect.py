@@ -7,11 +7,14 @@ import pandas as pd
 from prefect import task
 
 from synthloop.config import DataConfig, SyntheticConfig
+from synthloop.faults import inject
 from synthloop.splits import LabelPool, frame_digest, labelled_subset, split_frame
 from synthloop.types import Collected, Schema
+from tasks.cache import COLLECT_CACHE, STAGE_CACHE, retry_unless_bad_input
 
 
-@task(name="collect", task_run_name="collect-real-data", retries=3, retry_delay_seconds=[1, 5, 15])
+@task(name="collect", task_run_name="collect-real-data", retries=3, retry_delay_seconds=[1, 5, 15],
+      retry_condition_fn=retry_unless_bad_input, cache_policy=COLLECT_CACHE, persist_result=True)
 def collect_data(cfg: DataConfig, seed: int):
     """Load the source, check it, infer the schema and split train / validation / sealed test once.
 
@@ -23,8 +26,13 @@ def collect_data(cfg: DataConfig, seed: int):
     """
     from synthloop import data
 
+    inject("collect")
     source_name = data.redact_url(cfg.source)
-    raw = data.load_table(cfg.source, table=cfg.table, query=cfg.query)
+    try:
+        raw = data.load_table(cfg.source, table=cfg.table, query=cfg.query)
+    except data.DataError as exc:  # a database that could not be read may answer on the next try
+        exc.retryable = "://" in cfg.source and "cannot be read" in str(exc)
+        raise
     target = cfg.target or _guess_target(raw, source_name)
     data.check_frame(raw, target, source_name=source_name, task=cfg.task)
     schema, notes = data.infer_schema(raw, target, task=cfg.task, column_types=cfg.column_types,
@@ -62,7 +70,8 @@ def _guess_target(frame: pd.DataFrame, source_name: str) -> str:
                     f"(columns: {', '.join(map(str, frame.columns[:8]))}{' ...' if frame.shape[1] > 8 else ''})")
 
 
-@task(name="collect-pool", task_run_name="collect-pool-rows-it{iteration}", retries=3, retry_delay_seconds=[1, 5, 15])
+@task(name="collect-pool", task_run_name="collect-pool-rows-it{iteration}", retries=3, retry_delay_seconds=[1, 5, 15],
+      retry_condition_fn=retry_unless_bad_input, cache_policy=STAGE_CACHE, persist_result=True)
 def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: int, seed: int) -> pd.Index:
     """Choose which pool rows to buy labels for.
 
@@ -89,8 +98,9 @@ def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: i
     return pool.features.index[np.asarray(chosen, dtype=int)]
 
 
-@task(name="synthesize", task_run_name="synthesize-rows-it{iteration}")
-def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, seed: int):
+@task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True)
+def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, seed: int,
+                    balance: bool = False):
     """Fit a generator to the real train rows and sample synthetic rows (labels exact and free).
 
     Args:
@@ -99,6 +109,7 @@ def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, i
         cfg: Generator and how many synthetic rows per real row.
         iteration: Loop iteration.
         seed: Base seed.
+        balance: Sample classes in equal shares (to lift a class the model misses), not in observed shares.
     Returns:
         Synthetic features and their target as a Series.
     """
@@ -107,7 +118,8 @@ def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, i
     gen = make_generator(cfg.generator, schema.kinds, random_state=seed + iteration)
     gen.fit(train[schema.features], train[schema.target], task=schema.task)
     n = max(1, int(round(cfg.ratio * len(train))))
-    X_syn, y_syn = gen.sample(n, random_state=seed + iteration)
+    weights = "balanced" if balance and schema.task == "classification" else None
+    X_syn, y_syn = gen.sample(n, random_state=seed + iteration, class_weights=weights)
     return X_syn[schema.features], pd.Series(np.asarray(y_syn), name=schema.target)
 
 
