@@ -40,7 +40,7 @@ def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, p
     local, dask_client = cluster
     data, schema = _data()
     current = default_spec("xgboost", n_estimators=20)
-    candidates = design_candidates(current, {"xgboost"}, 20, 0.1, 3, max_points=2)
+    candidates = design_candidates(current, {"xgboost"}, 20, 0.1, 3, max_points=1)
     lines = []
 
     @flow
@@ -71,6 +71,28 @@ def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, p
     assert roles.count("choice") == 1 and roles.count("runner_up") == 1
     tags = client.get_run(parent).data.tags
     assert tags["design_choice_it1"] == search["choice"]["label"]
+
+
+def test_a_small_search_runs_serially_in_process_and_says_why(prefect_harness):
+    from prefect import flow
+
+    from flows.trials import search_designs
+    from synthloop.design import design_candidates
+    from synthloop.models import default_spec
+
+    data, schema = _data(120)
+    candidates = design_candidates(default_spec("linear"), {"linear", "xgboost"}, 10, 0.1, 3, max_points=1)
+    lines = []
+
+    @flow
+    def parent_flow():
+        return search_designs(data, candidates, schema, "accuracy", 2, threads=1, seed=0, current_family="linear",
+                              say=lines.append)
+
+    search = parent_flow()
+    assert search["plan"].mode == "serial" and "small search" in lines[0]
+    assert {t["worker"] for t in search["ranked"]} == {"in-process"}
+    assert search["choice"]["spec"].family in {"hist_gradient_boosting", "random_forest"}
 
 
 def test_xgboost_dask_trains_on_the_cluster(cluster):

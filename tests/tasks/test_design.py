@@ -116,3 +116,17 @@ def test_config_and_cli_take_the_dask_address():
 
 def test_outside_a_dask_worker_the_fit_keeps_the_given_threads():
     assert worker_fit_threads(3) == (3, "in-process")
+
+
+def test_help_and_argument_errors_import_no_heavy_library():
+    """`synthloop --help` must answer at once: Prefect, MLflow, xgboost, scikit-learn, pandas, Dask load
+    only inside the commands that need them (a fresh interpreter, so nothing is imported already)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom synthloop import cli\nfor argv in (['--help'], ['run', '--model', 'bogus']):\n"
+            "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+            "heavy = ('prefect', 'mlflow', 'xgboost', 'sklearn', 'pandas', 'numpy', 'dask', 'distributed', 'pydantic')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
