@@ -208,7 +208,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         if decision.stops:
             break
         action_in = decision.action
-        _revert_if_worse(state, score)
+        _build_on_best(state)
         _apply(decision, state, cfg, schema, ledger, trained, data, metric, tracker, parent, it, threads, seed,
                retry, say)
 
@@ -312,10 +312,10 @@ def _pretrain(cfg: Config, state: _Loop, schema, threads: int, seed: int, say: _
     return model
 
 
-def _revert_if_worse(state: _Loop, score: float) -> None:
-    """An action that did not help is undone (bought labels stay: they are real and paid for)."""
-    if state.best and score < state.best["score"]:
-        state.spec, state.synthetic = state.best["spec"], state.best["synthetic"]
+def _build_on_best(state: _Loop) -> None:
+    """The next action starts from the best recipe so far: one that did not improve validation is undone
+    (bought labels stay: they are real and paid for)."""
+    state.spec, state.synthetic = state.best["spec"], state.best["synthetic"]
 
 
 def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,

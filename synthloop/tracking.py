@@ -8,9 +8,12 @@ before runs proceed: processes started together on a fresh store otherwise colli
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
+import re
 import socket
 import tempfile
 import time
@@ -28,6 +31,10 @@ TAG_KIND = "synthloop.kind"
 TAG_PID = "synthloop.pid"
 TAG_HOST = "synthloop.host"
 PARENT_TAG = "mlflow.parentRunId"
+TAG_DIGEST = "synthloop.config_digest"
+TAG_SCOPE = "synthloop.cache_scope"
+TAG_RESUMED_FROM = "synthloop.resumed_from"
+TAG_RESUMED_BY = "synthloop.resumed_by"
 MODEL_REQUIREMENTS = ["mlflow", "scikit-learn", "xgboost-cpu", "pandas", "numpy", "synthloop"]
 
 
@@ -72,6 +79,18 @@ def flatten(params: Mapping[str, Any]) -> dict[str, str]:
     return {k: (json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v))[:6000] for k, v in out.items()}
 
 
+_SECRET_KEY = re.compile(r"(^|_)(password|passwd|pwd|secret|token|api_?key|access_?key|credentials?)($|_)", re.IGNORECASE)
+
+
+def redact(key: str, value: str) -> str:
+    """What may be recorded of a param or tag: passwords in URLs and values of secret-looking keys hidden."""
+    from synthloop.data import redact_url
+
+    if _SECRET_KEY.search(key.rsplit(".", 1)[-1]) and value not in ("", "None", "null"):
+        return "***"
+    return redact_url(value) if "@" in value or "=" in value else value
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -92,9 +111,10 @@ class Tracker:
 
         self.uri, artifact_root = resolve_tracking_uri(tracking_uri)
         mlflow.set_tracking_uri(self.uri)
-        self.client = MlflowClient(self.uri)
         with FileLock(str(_lock_path(self.uri)), timeout=300):
-            try:
+            try:  # the client opens (and creates or migrates) the store at once: under the lock
+                self.client = MlflowClient(self.uri)
+                self.client.search_registered_models(max_results=1)  # the registry's store too
                 exp = self.client.get_experiment_by_name(experiment)
                 self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
                     experiment, artifact_location=artifact_root)
@@ -135,6 +155,30 @@ class Tracker:
     def status(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.status
 
+    def resume_scope(self, parent_id: str, config_digest: str) -> tuple[str | None, str]:
+        """Decide whether the run `parent_id` resumes an earlier one, and tag both.
+
+        The latest ended parent run of the same config digest is resumed when it was KILLED or FAILED
+        and no run has resumed it yet. Returns the resumed run's id (or None) and the cache scope:
+        the resumed run's, else this run's own id.
+        """
+        own = self.client.get_run(parent_id).data.tags
+        if own.get(TAG_SCOPE):  # a retried flow run keeps the scope it had
+            return own.get(TAG_RESUMED_FROM), own[TAG_SCOPE]
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.`{TAG_DIGEST}` = '{config_digest}' and tags.`{TAG_KIND}` = 'parent'",
+            max_results=20, order_by=["attributes.start_time DESC"])
+        previous = next((r for r in runs if r.info.run_id != parent_id and r.info.status != "RUNNING"), None)
+        tags = {TAG_DIGEST: config_digest, TAG_SCOPE: parent_id}
+        resumed = None
+        if (previous and previous.info.status in ("KILLED", "FAILED") and TAG_RESUMED_BY not in previous.data.tags
+                and previous.data.tags.get(TAG_SCOPE)):
+            resumed = previous.info.run_id
+            tags.update({TAG_SCOPE: previous.data.tags[TAG_SCOPE], TAG_RESUMED_FROM: resumed})
+            self.client.set_tag(resumed, TAG_RESUMED_BY, parent_id)
+        self.set_tags(parent_id, tags)
+        return resumed, tags[TAG_SCOPE]
+
     def mark_ghost_runs(self) -> list[str]:
         """Runs left RUNNING by a process on this host that no longer exists → KILLED, with a note."""
         host, killed = socket.gethostname(), []
@@ -153,7 +197,7 @@ class Tracker:
         from mlflow.entities import Param
 
         flat = flatten(params)
-        items = [Param(k[:250], v) for k, v in flat.items()]
+        items = [Param(k[:250], redact(k, v)) for k, v in flat.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i:i + 100])
 
@@ -178,7 +222,7 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        self.client.log_batch(run_id, tags=[RunTag(k, redact(k, str(v))[:5000]) for k, v in tags.items()])
 
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
         import matplotlib.pyplot as plt
@@ -215,7 +259,9 @@ class Tracker:
         import mlflow.sklearn
         from mlflow.models import Model, infer_signature
 
-        with warnings.catch_warnings():  # MLflow's hints on int columns and pickle safety: known, by design
+        # MLflow's hints on int columns and pickle safety are known (the model is loaded only from this store);
+        # its registry prints "Created version ..." to stderr: the caller reports the version itself.
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             signature = infer_signature(example, model.predict(example))
             info = Model.log(artifact_path=None, name="model", flavor=mlflow.sklearn, run_id=run_id, sk_model=model,
