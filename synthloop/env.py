@@ -19,6 +19,8 @@ QUIET_DEFAULTS = {
     "GIT_PYTHON_REFRESH": "quiet",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+    # Prefect waits 20 s for its temporary server; a machine busy with other fits can take longer.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
 
 
