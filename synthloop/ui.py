@@ -102,6 +102,7 @@ def prefect_server(port: int, log_dir: Path, prefect_home: Path | None = None) -
         env["PREFECT_HOME"] = str(prefect_home)
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
     base = f"http://{HOST}:{port}"
+    env["PREFECT_UI_API_URL"] = f"{base}/api"  # the browser UI calls this; its default is port 4200
     return Server("prefect", base, f"{base}/api/health", cmd, env, log_dir / "prefect-server.log")
 
 
