@@ -56,7 +56,7 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
              X_val: pd.DataFrame, y_val: np.ndarray, *, metric: str, val_metrics: dict[str, float],
              train_metrics: dict[str, float], curves: dict[str, list[float]], rounds: int | None,
              best_round: int | None, n_estimators: int | None, val_pred: np.ndarray, threads: int,
-             seed: int) -> dict[str, Any]:
+             seed: int, threshold: float | None = None) -> dict[str, Any]:
     """Findings from validation evidence, each with its numbers.
 
     The learning curve refits the same design on half of the real train rows (plus the same share of
@@ -82,7 +82,10 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
                                       "gain": gain, "rising": bool(gain > LEARNING_CURVE_RISING)}
     gap = train_score - score
     findings["gap"] = {"train": train_score, "val": score, "gap": gap,
-                       "overfit": bool(gap > OVERFIT_GAP), "underfit": bool(gap < OVERFIT_GAP / 2)}
+                       "overfit": bool(gap > OVERFIT_GAP),
+                       # underfitting: even the train rows miss the goal, so the design cannot express it
+                       "underfit": bool(gap < OVERFIT_GAP / 2 and threshold is not None
+                                        and train_score < oriented(metric, threshold))}
     if rounds and n_estimators and curves.get("val_loss"):
         vl = curves["val_loss"]
         tail = max(1, len(vl) // 10)
