@@ -95,7 +95,10 @@ class GoalConfig(_Section):
         if HIGHER_IS_BETTER[metric] != op.startswith(">"):
             better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
             raise ConfigError(f"goal: {better} {metric} is better, so write '{metric} {'>=' if better == 'higher' else '<='} {value}'")
-        return cls(metric=metric, threshold=value)
+        try:
+            return cls(metric=metric, threshold=value)
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc, "goal")) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -336,6 +339,6 @@ def _one_line(exc: ValidationError, origin: str) -> str:
             msg = "unknown key"
         given = err.get("input")
         shown = f" (got {given!r})" if err["type"] != "extra_forbidden" and not isinstance(given, dict) else ""
-        parts.append(f"{field}: {msg}{shown}")
+        parts.append(f"{field}: {msg}{shown}" if err["loc"] else f"{msg}{shown}")
     more = f" (+{exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
     return f"{origin}: " + "; ".join(parts) + more
