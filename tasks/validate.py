@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 from prefect import task
 
-from synthloop.config import GoalConfig
+from synthloop.config import AnnotationConfig, GoalConfig
 from synthloop.types import Schema, Trained, TrainingSet, ValidationReport
 
 
 @task(name="validate", task_run_name="validate-it{iteration}")
 def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y_val: np.ndarray, goal: GoalConfig,
-                   iteration: int, threads: int, seed: int) -> ValidationReport:
+                   iteration: int, threads: int, seed: int, audit: AnnotationConfig | None = None,
+                   scorer=None) -> ValidationReport:
     """Score the model on validation, check the goal, and diagnose what limits it.
 
     Args:
@@ -23,6 +24,9 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         iteration: Loop iteration.
         threads: Threads a diagnostic fit may use.
         seed: Random seed.
+        audit: The annotation config; when its `audit` is on (classification), the real train labels are
+            audited (confident learning) and the result goes to `diagnosis["label_audit"]`.
+        scorer: Scores the audit's flags against the truth (simulations only); never read by a decision.
     Returns:
         The validation report with the diagnosis.
     """
@@ -42,4 +46,10 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
                          rounds=trained.rounds, best_round=trained.best_round,
                          n_estimators=trained.spec.params.get("n_estimators") or trained.spec.params.get("max_iter"),
                          val_pred=val_pred, threads=threads, seed=seed)
+    if audit is not None and audit.audit and schema.task == "classification":
+        from synthloop.labelling import label_audit
+
+        diagnosis["label_audit"] = label_audit(schema, data.X[real], data.y[real], X_val, y_val,
+                                               noise_threshold=audit.audit_noise_threshold, threads=threads,
+                                               seed=seed, scorer=scorer)
     return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis)
