@@ -103,6 +103,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = Config.load(args.config, _overrides(args))
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
+    _check_source_exists(config.data.source)
+    _result_storage(config.tracking.tracking_uri)
     _quiet_logs(args.verbose)
     from synthloop.ui import attach, live_links
 
@@ -122,6 +124,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_source_exists(source: str | None) -> None:
+    """A missing data file is answered at once, before Prefect and MLflow start."""
+    from pathlib import Path
+
+    from synthloop.errors import DataError
+
+    if not source or "://" in source or source.split(":", 1)[0] in ("sklearn", "simulate"):
+        return
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"{source}: file not found")
+    if path.is_dir():
+        raise DataError(f"{source}: is a directory, not a data file")
+
+
+def _result_storage(tracking_uri: str | None) -> None:
+    """Stage results persist next to the MLflow store (`<store>/.prefect-results`), so a killed run resumes."""
+    import os
+    from pathlib import Path
+
+    from synthloop.tracking import resolve_tracking_uri
+
+    uri, _ = resolve_tracking_uri(tracking_uri)
+    base = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else Path.cwd() / "mlruns"
+    os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(base.resolve() / ".prefect-results"))
+
+
 def _quiet_logs(verbose: bool) -> None:
     """Our progress lines tell the story; Prefect's and MLflow's own INFO lines only with --verbose.
 
@@ -132,6 +161,7 @@ def _quiet_logs(verbose: bool) -> None:
     import os
 
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "CRITICAL")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")  # read when MLflow is imported
     if not verbose:
         for name in ("mlflow", "alembic", "distributed"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -211,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthloop: failed: {type(exc).__name__}: {first} (run again with --verbose for the traceback)",
               file=sys.stderr)
         return 1
+    except BaseException as exc:  # Prefect turns SIGTERM into TerminationSignal while a flow runs
+        if type(exc).__name__ != "TerminationSignal":
+            raise
+        print("synthloop: terminated; open runs were marked KILLED", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

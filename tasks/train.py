@@ -7,11 +7,13 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from synthloop.faults import inject
 from synthloop.models import ModelSpec, fit_model
 from synthloop.types import Schema, Trained, TrainingSet
+from tasks.cache import STAGE_CACHE
 
 
-@task(name="train", task_run_name="train-it{iteration}")
+@task(name="train", task_run_name="train-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True)
 def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.DataFrame, y_val: np.ndarray,
                 iteration: int, threads: int, seed: int, init_model=None) -> Trained:
     """Fit the design on the training set, recording training and validation loss per round.
@@ -28,6 +30,7 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
     Returns:
         The fitted model and what training recorded.
     """
+    inject("train")
     fitted = fit_model(spec, schema, data.X, data.y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
                        init_model=init_model)
     return Trained(spec, fitted.pipeline, fitted.curves, fitted.rounds, fitted.best_round, fitted.fit_seconds,

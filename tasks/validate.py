@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from synthloop.config import AnnotationConfig, GoalConfig
+from synthloop.faults import inject
 from synthloop.types import Schema, Trained, TrainingSet, ValidationReport
 
 
-@task(name="validate", task_run_name="validate-it{iteration}")
+# Not cached (its inputs are re-hashed for nothing otherwise): it is cheap next to training.
+@task(name="validate", task_run_name="validate-it{iteration}", cache_policy=NO_CACHE)
 def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y_val: np.ndarray, goal: GoalConfig,
                    iteration: int, threads: int, seed: int, audit: AnnotationConfig | None = None,
                    scorer=None) -> ValidationReport:
@@ -33,6 +36,7 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
     from synthloop.judge import diagnose, goal_metric, make_report
     from synthloop.models import baseline_metrics, compute_metrics, predict
 
+    inject("validate")
     n_classes = len(schema.classes) if schema.classes else None
     val_pred, val_proba = predict(trained.pipeline, X_val, schema.task)
     metrics = compute_metrics(schema.task, y_val, val_pred, val_proba, n_classes)
