@@ -7,7 +7,10 @@ For each dataset the same split (same seed) is used twice:
   an afternoon), its best-on-validation setting tested once.
 Test metrics are printed side by side and saved to benchmarks/results/quality.json.
 
-Usage: python benchmarks/quality.py [--max-iterations 5] [--datasets sklearn:wine,...]
+Each dataset is run with several seeds (each seed a different split) and the means are compared: test splits of
+100-400 rows make single-seed differences of a few rows mostly noise.
+
+Usage: python benchmarks/quality.py [--max-iterations 5] [--seeds 0,1,2] [--datasets sklearn:wine,...]
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-iterations", type=int, default=5)
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "quality.json"))
     args = parser.parse_args()
 
@@ -84,11 +88,12 @@ def main() -> int:
 
     threads = default_threads()
     rows = []
-    for source in args.datasets.split(","):
+    for source, seed in itertools.product(args.datasets.split(","), [int(x) for x in args.seeds.split(",")]):
         regression = source in ("sklearn:diabetes",) or source.startswith("simulate:regression")
         goal = {"goal.metric": "r2", "goal.threshold": 0.99} if regression else \
             {"goal.metric": "accuracy", "goal.threshold": 0.999}
         cfg = Config.load(None, {"data.source": source, "data.target": "target", "loop.max_iterations": args.max_iterations,
+                                 "seed": seed,
                                  "tracking.experiment": "quality-benchmark", "tracking.registered_model": None, **goal})
         started = time.perf_counter()
         summary = develop(cfg)
@@ -98,7 +103,7 @@ def main() -> int:
         plain = plain_script(cfg, threads)
         plain_seconds = time.perf_counter() - started
         best = summary["iterations"][summary["best_iteration"] - 1]
-        row = {"dataset": source.split("?")[0], "metric": metric,
+        row = {"dataset": source.split("?")[0], "seed": seed, "metric": metric,
                "loop_test": summary["test_metrics"][metric], "plain_test": plain["test"],
                "loop_val": best["val_metrics"][metric], "plain_val": plain["val"],
                "loop_model": summary["best_model"], "plain_model": plain["setting"],
@@ -107,23 +112,28 @@ def main() -> int:
                "plain_seconds": round(plain_seconds, 1),
                "decisions": [it["decision"] for it in summary["iterations"]]}
         rows.append(row)
-        print(f"{row['dataset']:<24} {metric:<9} loop test {row['loop_test']:.4f} (val {row['loop_val']:.4f}, "
+        print(f"{row['dataset']:<24} seed {seed} {metric:<9} loop test {row['loop_test']:.4f} (val {row['loop_val']:.4f}, "
               f"{row['loop_iterations']} it) | plain test {row['plain_test']:.4f} (val {row['plain_val']:.4f}, "
               f"{plain['trials']} trials)", flush=True)
 
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
     print()
-    print(f"| dataset | metric | loop test | plain test | loop − plain | loop val | plain val | loop decisions |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        sign = -1 if r["metric"] in ("rmse", "mae", "log_loss") else 1
-        print(f"| {r['dataset']} | {r['metric']} | {r['loop_test']:.4f} | {r['plain_test']:.4f} | "
-              f"{sign * (r['loop_test'] - r['plain_test']):+.4f} | {r['loop_val']:.4f} | {r['plain_val']:.4f} | "
-              f"{' → '.join(r['decisions'])} |")
+    print("| dataset | metric | seeds | loop test (mean) | plain test (mean) | loop − plain | loop wins/ties/losses | "
+          "loop val − test gap | plain val − test gap |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (name, metric), g in table.groupby(["dataset", "metric"], sort=False):
+        sign = -1 if metric in ("rmse", "mae", "log_loss") else 1
+        diff = sign * (g["loop_test"] - g["plain_test"])
+        print(f"| {name} | {metric} | {len(g)} | {g['loop_test'].mean():.4f} | {g['plain_test'].mean():.4f} | "
+              f"{diff.mean():+.4f} | {(diff > 1e-9).sum()}/{(diff.abs() <= 1e-9).sum()}/{(diff < -1e-9).sum()} | "
+              f"{sign * (g['loop_val'] - g['loop_test']).mean():+.4f} | {sign * (g['plain_val'] - g['plain_test']).mean():+.4f} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                                            "platform": platform.platform()},
-                               "max_iterations": args.max_iterations, "rows": rows}, indent=2))
+                               "max_iterations": args.max_iterations, "seeds": args.seeds, "rows": rows}, indent=2))
     print(f"\nsaved {out}")
     return 0
 

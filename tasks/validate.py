@@ -49,7 +49,7 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
                          val_metrics=metrics, train_metrics=train_metrics, curves=trained.curves,
                          rounds=trained.rounds, best_round=trained.best_round,
                          n_estimators=trained.spec.params.get("n_estimators") or trained.spec.params.get("max_iter"),
-                         val_pred=val_pred, threads=threads, seed=seed)
+                         val_pred=val_pred, threads=threads, seed=seed, threshold=goal.threshold)
     if audit is not None and audit.audit and schema.task == "classification":
         from synthloop.labelling import label_audit
 
