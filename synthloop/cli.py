@@ -104,6 +104,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
     _check_source_exists(config.data.source)
+    from synthloop.data import move_secrets_to_environment
+
+    # Prefect keeps the flow's parameters and MLflow its params: both get a ${VAR} reference, never the secret.
+    config.data.source = move_secrets_to_environment(config.data.source)
     _result_storage(config.tracking.tracking_uri)
     _quiet_logs(args.verbose)
     from synthloop.ui import attach, live_links

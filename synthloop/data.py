@@ -21,6 +21,7 @@ import csv
 import difflib
 import gzip
 import io
+import os
 import re
 import warnings
 import zlib
@@ -108,6 +109,43 @@ def redact_url(url: str) -> str:
     return _URL_SECRET_PARAM.sub(lambda m: f"{m['head']}***", text)
 
 
+_SECRET_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_VAR_PREFIX = "SYNTHLOOP_DATA_SECRET_"
+
+
+def expand_secrets(url: str) -> str:
+    """Fill `${NAME}` references in a database URL from the environment, at the moment of connecting.
+
+    The configuration (which Prefect stores as the flow's parameters and MLflow as params) keeps the
+    reference, never the secret.
+    """
+    def value(m: re.Match) -> str:
+        if m["name"] not in os.environ:
+            raise DataError(f"{url}: environment variable {m['name']} is not set")
+        return os.environ[m["name"]]
+
+    return _SECRET_REF.sub(value, url)
+
+
+def move_secrets_to_environment(url: str) -> str:
+    """A URL's password and secret query values → `${SYNTHLOOP_DATA_SECRET_n}` references, set in this
+    process's environment; other sources unchanged. Keeps secrets out of every run record."""
+    if "://" not in url:
+        return url
+    count = 0
+
+    def stash(secret: str) -> str:
+        nonlocal count
+        if _SECRET_REF.fullmatch(secret):
+            return secret
+        count += 1
+        os.environ[f"{SECRET_VAR_PREFIX}{count}"] = secret
+        return f"${{{SECRET_VAR_PREFIX}{count}}}"
+
+    url = _URL_USERINFO.sub(lambda m: f"{m['head']}:{stash(m['password'])}@", url)
+    return _URL_SECRET_PARAM.sub(lambda m: m["head"] + stash(m.group(0)[len(m["head"]):]), url)
+
+
 def load_table(source: str, *, table: str | None = None, query: str | None = None) -> pd.DataFrame:
     """Read a table from a file, a bundled scikit-learn dataset or a database.
 
@@ -136,7 +174,8 @@ def load_table(source: str, *, table: str | None = None, query: str | None = Non
         _no_sql_options(source, table, query)
         df, name = _load_simulated(source)
     elif "://" in source:
-        df, name = _load_sql(source, table, query)
+        df, name = _load_sql(expand_secrets(source), table, query)
+        name = redact_url(source)
     else:
         _no_sql_options(source, table, query)
         df, name = _load_file(source, notes)

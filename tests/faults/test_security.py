@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.faults.conftest import all_runs, store_uri, tally_store
+from tests.faults.conftest import all_runs, prefect_flow_run, store_uri, tally_store
 
 SECRET = "s3cretPW42"
 
@@ -14,7 +14,7 @@ def _bytes_under(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
 
 
-def test_password_in_a_database_url_reaches_neither_store(in_process, capsys, counts):
+def test_password_in_a_database_url_reaches_neither_store(in_process, prefect_api, capsys, counts):
     from sklearn.datasets import load_iris
 
     frame = load_iris(as_frame=True).frame
@@ -32,7 +32,9 @@ def test_password_in_a_database_url_reaches_neither_store(in_process, capsys, co
     assert parent.data.params["config.data.source"] == "sqlite:///shop.db?token=***"
     assert SECRET.encode() not in _bytes_under(in_process / "mlruns"), "the MLflow store holds the password"
     assert SECRET not in err
-    # Not checked: Prefect's flow-run parameters (the whole config) still hold the URL as given.
+    flow_run, _ = prefect_flow_run(prefect_api, parent.data.tags["prefect.flow_run_id"])
+    stored = str(flow_run.parameters)
+    assert SECRET not in stored and "${SYNTHLOOP_DATA_SECRET_1}" in stored, "Prefect's flow-run parameters hold it"
     assert tally_store(store_uri(in_process)) == 0
 
 
