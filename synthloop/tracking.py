@@ -110,7 +110,14 @@ class Tracker:
         from mlflow import MlflowClient
 
         self.uri, artifact_root = resolve_tracking_uri(tracking_uri)
+        # The fluent API (model logging, registry) needs the URI; MLflow also exports it as MLFLOW_TRACKING_URI,
+        # which would then win over the configured store of every later Tracker in this process: undo that.
+        exported = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(self.uri)
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
         with FileLock(str(_lock_path(self.uri)), timeout=300):
             try:  # the client opens (and creates or migrates) the store at once: under the lock
                 self.client = MlflowClient(self.uri)

@@ -61,3 +61,15 @@ def test_goal_expressions(text, metric, threshold):
 def test_bad_goal_expressions(text):
     with pytest.raises(ConfigError, match="goal"):
         GoalConfig.parse(text)
+
+
+def test_a_tracker_does_not_leak_its_store_into_the_environment(tmp_path, monkeypatch):
+    import os
+
+    from synthloop.tracking import Tracker
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = Tracker(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}", "e")
+    second = Tracker(f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}", "e")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert first.uri != second.uri and second.uri.endswith("b/mlflow.db")
