@@ -198,7 +198,8 @@ def _human_summary(s: dict[str, Any]) -> str:
         f"         `synthloop ui` (or `mlflow ui --backend-store-uri {s['tracking_uri']}`), then open "
         f"http://127.0.0.1:5000/#/experiments/{s['mlflow_experiment_id']}/runs/{s['mlflow_run_id']}",
         f"Prefect  flow run '{s['prefect_flow_run_name']}' ({s['prefect_flow_run_id']})",
-        f"         `prefect server start`, then open http://127.0.0.1:4200/runs/flow-run/{s['prefect_flow_run_id']}",
+        f"         `synthloop ui` (or `prefect server start`), then open "
+        f"http://127.0.0.1:4200/runs/flow-run/{s['prefect_flow_run_id']}",
     ]
     return "\n".join(line for line in lines if line is not None)
 

@@ -30,8 +30,8 @@ def add_commands(sub) -> None:
 
     ui = sub.add_parser("ui", formatter_class=fmt,
                         help="start the Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both")
-    ui.add_argument("--prefect-port", type=int, metavar="PORT", help="default: a free port")
-    ui.add_argument("--mlflow-port", type=int, metavar="PORT", help="default: a free port")
+    ui.add_argument("--prefect-port", type=int, metavar="PORT", help="default: 4200, or a free port if taken")
+    ui.add_argument("--mlflow-port", type=int, metavar="PORT", help="default: 5000, or a free port if taken")
     ui.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for both to be healthy")
     store_options(ui, config=False)
     ui.set_defaults(handler=_cmd_ui)
@@ -138,8 +138,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         if port is not None and ui.port_in_use(port):
             raise ui.ServerError(f"port {port} on 127.0.0.1 is in use; pick another or leave the option out")
     tracker = Tracker(uri, args.experiment or "synthloop")  # creates or migrates the store once, under its lock
-    prefect_port = args.prefect_port or ui.free_port()
-    mlflow_port = args.mlflow_port or ui.free_port()
+    # The usual ports (bookmarks and docs use them) when they are free, else any free port.
+    prefect_port = args.prefect_port or (4200 if not ui.port_in_use(4200) else ui.free_port())
+    mlflow_port = args.mlflow_port or (5000 if not ui.port_in_use(5000) else ui.free_port())
     while mlflow_port == prefect_port:
         mlflow_port = ui.free_port()
     logs = directory / "logs"
