@@ -174,8 +174,7 @@ def load_table(source: str, *, table: str | None = None, query: str | None = Non
         _no_sql_options(source, table, query)
         df, name = _load_simulated(source)
     elif "://" in source:
-        df, name = _load_sql(expand_secrets(source), table, query)
-        name = redact_url(source)
+        df, name = _load_sql(expand_secrets(source), table, query)  # its name hides what was a secret
     else:
         _no_sql_options(source, table, query)
         df, name = _load_file(source, notes)
