@@ -31,9 +31,9 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
             audited (confident learning) and the result goes to `diagnosis["label_audit"]`.
         scorer: Scores the audit's flags against the truth (simulations only); never read by a decision.
     Returns:
-        The validation report with the diagnosis.
+        The validation report; its diagnosis is empty when the goal is met (there is nothing to go back for).
     """
-    from synthloop.judge import diagnose, goal_metric, make_report
+    from synthloop.judge import check_goal, diagnose, goal_metric, make_report
     from synthloop.models import baseline_metrics, compute_metrics, predict
 
     inject("validate")
@@ -45,6 +45,9 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
     train_metrics = compute_metrics(schema.task, data.y[real], tr_pred, tr_proba, n_classes)
     baseline = baseline_metrics(schema.task, data.y[real], y_val, n_classes)
     metric = goal_metric(goal, schema.task)
+    if check_goal(goal, schema.task, metrics, baseline)[0]:
+        # The goal is met: nothing will be sent back, so the diagnostic fits (learning curve, audit) would be waste.
+        return make_report(goal, schema.task, metrics, train_metrics, baseline, {})
     diagnosis = diagnose(trained.spec, schema, data.X, data.y, real, X_val, y_val, metric=metric,
                          val_metrics=metrics, train_metrics=train_metrics, curves=trained.curves,
                          rounds=trained.rounds, best_round=trained.best_round,

@@ -58,6 +58,13 @@ def test_scarce_labels_force_a_go_back_and_everything_is_recorded(mlflow_uri, cl
     history = client.get_metric_history(first.info.run_id, "val_loss")
     assert len(history) > 5 and sorted(m.step for m in history) == list(range(len(history)))
 
+    inputs = {d.dataset.name: d.dataset for d in parent.inputs.dataset_inputs}
+    assert {"train:sklearn:digits", "validation:sklearn:digits"} <= set(inputs)
+    assert all(ds.digest and "pixel_1" in ds.schema for ds in inputs.values())
+    last = next(r for r in iteration_runs if r.data.tags["decision"] == "stop")
+    last_decision = client.download_artifacts(last.info.run_id, "decision.json")
+    assert '"diagnosis": {}' in open(last_decision).read(), "a met goal needs no diagnostic fits"
+
     versions = client.search_model_versions("name = 'synthloop-model'")
     assert any(v.run_id == parent.info.run_id for v in versions)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
