@@ -8,6 +8,7 @@ cross-validation on train (never on validation) and records the worker it ran on
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from prefect import flow, task
@@ -38,9 +39,14 @@ def run_design_trial(spec, schema, X, y, metric: str, iteration: int, label: str
     return run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds, slots=slots)
 
 
+# The rows a search works on, by key. A flow's parameters are sent to the Prefect API (which refuses more than
+# 512 KB), so the subflow takes the key; the rows go to the workers as task arguments, which Dask ships itself.
+_ROWS: dict[str, tuple[Any, Any]] = {}
+
+
 @flow(name="design-trials", flow_run_name="design-trials-it{iteration}", validate_parameters=False,
       log_prints=False)
-def design_trials(candidates: list, schema, X, y, metric: str, iteration: int, threads: int, seed: int,
+def design_trials(candidates: list, schema, rows_key: str, metric: str, iteration: int, threads: int, seed: int,
                   folds: int, slots: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """Submit one task per design point to the flow's task runner and gather the trials.
 
@@ -48,6 +54,7 @@ def design_trials(candidates: list, schema, X, y, metric: str, iteration: int, t
     """
     from synthloop.design import trial_label
 
+    X, y = _ROWS[rows_key]
     futures = [run_design_trial.submit(spec, schema, X, y, metric, iteration, trial_label(spec), threads, seed,
                                        folds, slots) for spec in candidates]
     return [f.result() for f in futures]
@@ -96,9 +103,14 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
             finally:
                 client.close()
         runner = DaskTaskRunner(**plan.runner_kwargs())
-        with prefect_api_for_workers():
-            trials = design_trials.with_options(task_runner=runner)(candidates, schema, X, y, metric, iteration,
-                                                                     plan.fit_threads, seed, FOLDS, slots)
+        key = uuid.uuid4().hex
+        _ROWS[key] = (X, y)
+        try:
+            with prefect_api_for_workers():
+                trials = design_trials.with_options(task_runner=runner)(candidates, schema, key, metric, iteration,
+                                                                         plan.fit_threads, seed, FOLDS, slots)
+        finally:
+            _ROWS.pop(key, None)
     return {**rank_trials(trials, current_family), "plan": plan}
 
 

@@ -38,7 +38,7 @@ def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, p
     from synthloop.tracking import Tracker
 
     local, dask_client = cluster
-    data, schema = _data()
+    data, schema = _data(6000)  # rows that would exceed Prefect's 512 KB limit on flow parameters
     current = default_spec("xgboost", n_estimators=20)
     candidates = design_candidates(current, {"xgboost"}, 20, 0.1, 3, max_points=1)
     lines = []
