@@ -45,7 +45,7 @@ def _measure(args, info) -> dict:
     from prefect import flow
     from prefect_dask import DaskTaskRunner
 
-    from flows.trials import design_trials
+    from flows.trials import _ROWS, design_trials
     from synthloop.design import FOLDS, run_trial
     from synthloop.env import apply_defaults
     from synthloop.models import default_spec
@@ -81,7 +81,8 @@ def _measure(args, info) -> dict:
     @flow(name="bench-parent")
     def parent(runner):
         start = time.perf_counter()
-        trials = design_trials.with_options(task_runner=runner)(candidates, schema, X, y, "accuracy", 1, 1, 0,
+        _ROWS["bench"] = (X, y)  # the subflow takes a key: flow parameters are capped at 512 KB
+        trials = design_trials.with_options(task_runner=runner)(candidates, schema, "bench", "accuracy", 1, 1, 0,
                                                                  FOLDS, None)
         return time.perf_counter() - start, trials
 
