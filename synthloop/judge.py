@@ -34,8 +34,17 @@ def oriented(metric: str, value: float) -> float:
     return value if HIGHER_IS_BETTER[metric] else -value
 
 
-def check_goal(goal: GoalConfig, task: str, metrics: dict[str, float], baseline: dict[str, float]) -> tuple[bool, str]:
-    """Met when the threshold (if any) is reached and the model is clearly better than the baseline."""
+# Share metrics: their sampling error on n validation rows is about sqrt(p (1 - p) / n).
+SHARE_METRICS = {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc"}
+
+
+def check_goal(goal: GoalConfig, task: str, metrics: dict[str, float], baseline: dict[str, float],
+               n_val: int | None = None) -> tuple[bool, str]:
+    """Met when the threshold (if any) is reached and the model is clearly better than the baseline.
+
+    "Clearly" is `goal.min_gain_over_baseline`, and for share metrics (accuracy ...) on `n_val` validation rows
+    also at least two standard errors: on a handful of rows a chance gain must not pass for a real one.
+    """
     metric = goal_metric(goal, task)
     if metric not in metrics:
         return False, f"{metric} could not be computed on validation"
@@ -47,8 +56,14 @@ def check_goal(goal: GoalConfig, task: str, metrics: dict[str, float], baseline:
     if np.isfinite(base):
         gain = oriented(metric, score) - oriented(metric, base)
         needed = goal.min_gain_over_baseline * (abs(base) if not HIGHER_IS_BETTER[metric] else 1.0)
+        noise = ""
+        if metric in SHARE_METRICS and n_val:
+            spread = max(score * (1 - score), base * (1 - base))
+            two_se = 2.0 * float(np.sqrt(max(spread, 0.0) / n_val))
+            if two_se > needed:
+                needed, noise = two_se, f" (needs +{two_se:.3f} on {n_val} validation rows)"
         if gain < needed:
-            reasons.append(f"{metric} {score:.4f} is not clearly better than the trivial baseline {base:.4f}")
+            reasons.append(f"{metric} {score:.4f} is not clearly better than the trivial baseline {base:.4f}{noise}")
     return not reasons, "; ".join(reasons)
 
 
@@ -103,9 +118,9 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
 
 
 def make_report(goal: GoalConfig, task: str, metrics: dict[str, float], train_metrics: dict[str, float],
-                baseline: dict[str, float], diagnosis: dict[str, Any]) -> ValidationReport:
+                baseline: dict[str, float], diagnosis: dict[str, Any], n_val: int | None = None) -> ValidationReport:
     metric = goal_metric(goal, task)
-    passed, shortfall = check_goal(goal, task, metrics, baseline)
+    passed, shortfall = check_goal(goal, task, metrics, baseline, n_val)
     return ValidationReport(metrics=metrics, train_metrics=train_metrics, baseline=baseline,
                             score=float(metrics.get(metric, np.nan)), passed=passed, shortfall=shortfall,
                             diagnosis=diagnosis)

@@ -45,9 +45,9 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
     train_metrics = compute_metrics(schema.task, data.y[real], tr_pred, tr_proba, n_classes)
     baseline = baseline_metrics(schema.task, data.y[real], y_val, n_classes)
     metric = goal_metric(goal, schema.task)
-    if check_goal(goal, schema.task, metrics, baseline)[0]:
+    if check_goal(goal, schema.task, metrics, baseline, len(y_val))[0]:
         # The goal is met: nothing will be sent back, so the diagnostic fits (learning curve, audit) would be waste.
-        return make_report(goal, schema.task, metrics, train_metrics, baseline, {})
+        return make_report(goal, schema.task, metrics, train_metrics, baseline, {}, len(y_val))
     diagnosis = diagnose(trained.spec, schema, data.X, data.y, real, X_val, y_val, metric=metric,
                          val_metrics=metrics, train_metrics=train_metrics, curves=trained.curves,
                          rounds=trained.rounds, best_round=trained.best_round,
@@ -59,4 +59,4 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         diagnosis["label_audit"] = label_audit(schema, data.X[real], data.y[real], X_val, y_val,
                                                noise_threshold=audit.audit_noise_threshold, threads=threads,
                                                seed=seed, scorer=scorer)
-    return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis)
+    return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis, len(y_val))

@@ -65,3 +65,10 @@ def test_goal_needs_threshold_and_a_clear_gain_over_the_baseline():
     assert not ok and "baseline" in why
     ok, why = check_goal(GoalConfig(metric="rmse", threshold=10), "regression", {"rmse": 12.0}, {"rmse": 30.0})
     assert not ok and "rmse 12.0000 misses the goal <= 10" in why
+
+
+def test_a_gain_within_the_noise_of_few_validation_rows_is_not_clear():
+    goal = GoalConfig(metric="accuracy")
+    assert check_goal(goal, "classification", {"accuracy": 0.8}, {"accuracy": 0.6}, n_val=1000)[0]
+    ok, why = check_goal(goal, "classification", {"accuracy": 0.8}, {"accuracy": 0.6}, n_val=10)
+    assert not ok and "on 10 validation rows" in why
