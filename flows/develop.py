@@ -24,7 +24,7 @@ from tasks import cache
 from tasks.annotate import annotate_rows, human_labels, reannotate_rows
 from tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
 from tasks.evaluate import evaluate_on_holdout
-from tasks.train import pretrain_model, search_design, train_model
+from tasks.train import pretrain_model, train_model
 from tasks.validate import validate_model
 
 
@@ -114,7 +114,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     from synthloop.env import default_threads
     from synthloop.judge import goal_metric, oriented
     from synthloop.models import default_spec
-    from synthloop.policy import Options, RuleBasedPolicy, Step
+    from synthloop.policy import RuleBasedPolicy, Step
     from synthloop.splits import encode_target
 
     started = time.monotonic()
@@ -231,9 +231,11 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         tracker.log_text(parent, ledger.to_frame().to_csv(index=False), "ledger.csv")
         _log_ledger(tracker, parent, ledger, iterations, metric, say)
 
-    model = _presentable(best["trained"].pipeline, schema)
-    example = X_val.head(5)
-    model_uri, version = tracker.log_model(parent, model, example, cfg.tracking.registered_model)
+    model_uri, version = tracker.log_model(
+        parent, best["trained"].pipeline, task=schema.task, family=best["spec"].family,
+        classes=list(schema.classes) if schema.classes is not None else None, kinds=dict(schema.kinds),
+        example=X_val.head(5),
+        registered_name=cfg.tracking.registered_model)
     summary = {
         "iterations": iterations, "test_metrics": test_metrics, "goal_met": goal_met, "goal_metric": metric,
         "goal_threshold": cfg.goal.threshold, "best_iteration": best["iteration"], "best_model": best["spec"].describe(),
@@ -431,15 +433,6 @@ def _log_datasets(tracker, parent, collected) -> None:
     for name, frame in (("train", collected.train), ("validation", collected.val)):
         tracker.log_dataset(parent, frame, name=name, source=collected.lineage["source"], context=name,
                             targets=schema.target)
-
-
-def _presentable(pipeline, schema):
-    """The model as users call it: class labels out for classification."""
-    from synthloop.models import DecodedClassifier
-
-    if schema.task == "classification":
-        return DecodedClassifier(pipeline, list(schema.classes)).fit(None, None)
-    return pipeline
 
 
 def _prefect_artifact(summary: dict[str, Any], tracker) -> None:

@@ -87,7 +87,7 @@ def retrain(config: Config | None = None) -> dict[str, Any]:
         same_rows = tracker.client.get_run(challenger_run).data.params.get("data.val_digest") == \
             collected.lineage["val_digest"]
         champion_uri = f"models:/{name}/{champ_version}" if champ else None
-        comparison = compare_models(collected, summary["model_uri"], champion_uri, metric)
+        comparison = compare_models(collected, summary["model_uri"], champion_uri, metric, tracker.uri)
         outcome = promote_if_better(client, name, challenger_version, comparison, metric, cfg.retrain.margin,
                                     champ_version, same_rows)
         say(f"retrain: {outcome['reason']}")

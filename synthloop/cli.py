@@ -19,7 +19,19 @@ EPILOG = """examples:
   synthloop run --data x.parquet --target y --goal "accuracy >= 0.9" --json
   synthloop run --config synthloop.yaml --set loop.max_iterations=3
   synthloop config > synthloop.yaml               write the default config to edit
+  synthloop predict new.csv --proba               score new rows with the champion → new.predictions.csv
 """
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only when it has one worth showing (not None, False or an empty list)."""
+
+    def _get_help_string(self, action):
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS or default == [] \
+                or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the development cycle (no arguments: the embedded default scenario)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=HelpFormatter)
     run.add_argument("--config", metavar="FILE", help="YAML config (see `synthloop config`)")
     run.add_argument("--data", metavar="FILE", help="CSV or Parquet file, sklearn:NAME, or a SQLAlchemy URL")
     run.add_argument("--target", metavar="COLUMN", help="the column to predict")
@@ -63,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # Further commands live in their own modules: each has `add_commands(subparsers)`, which registers its
 # subcommands with `set_defaults(handler=fn)`, and imports nothing heavy at module level.
-PLUGIN_MODULES: tuple[str, ...] = ("synthloop.cli_ops",)
+PLUGIN_MODULES: tuple[str, ...] = ("synthloop.cli_ops", "synthloop.cli_predict")
 
 
 def _plugin(module: str):

@@ -17,7 +17,7 @@ MLFLOW_DEFAULT = "http://127.0.0.1:5000"
 
 
 def add_commands(sub) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    from synthloop.cli import HelpFormatter as fmt
 
     def store_options(p, config: bool = True) -> None:
         if config:

@@ -974,6 +974,23 @@ def prepare_frame(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[
     return out, notes
 
 
+def prepare_features(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """The feature columns of new rows converted as training converted them (see :func:`prepare_frame`).
+
+    Used by a loaded model on the frames it is asked to predict: the same text numbers, yes/no booleans
+    and date strings a training table held are read the same way. Prepared frames pass through unchanged.
+
+    Raises:
+        DataError: A feature column the model needs is not in the table (all of them are named).
+    """
+    src = _source_of(df)
+    _check_unique_columns(df.columns, src)
+    missing = [c for c in kinds if c not in df.columns]
+    if missing:
+        raise _error(src, f"columns {_listing(missing)} the model needs are not in the table")
+    return pd.DataFrame({col: _CONVERTERS[kind](df[col], col)[0] for col, kind in kinds.items()}, index=df.index)
+
+
 def _to_numeric_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
     if pd.api.types.is_bool_dtype(s.dtype) or _is_numberlike(s):
         return pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index, name=col), None

@@ -2,7 +2,7 @@
 
 Every model is a scikit-learn `Pipeline(preprocess, estimator)` that takes the raw feature frame,
 so the logged MLflow model accepts the user's columns as they are. Classification labels are
-encoded as 0..K-1 (xgboost needs it); `DecodedClassifier` maps predictions back to the labels.
+encoded as 0..K-1 (xgboost needs it); the logged model (`synthloop.modelstore`) maps them back to the labels.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
 from synthloop.types import Schema
 
@@ -67,7 +65,7 @@ def datetime_features(frame: pd.DataFrame) -> np.ndarray:
         s = pd.to_datetime(frame[col], errors="coerce")
         days = (s - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
         out += [days.to_numpy(float), s.dt.year.to_numpy(float), s.dt.month.to_numpy(float),
-                s.dt.dayofweek.to_numpy(float)]
+                s.dt.day_of_week.to_numpy(float)]
     return np.column_stack(out) if out else np.empty((len(frame), 0))
 
 
@@ -257,29 +255,6 @@ def baseline_metrics(task: str, y_train: np.ndarray, y_val: np.ndarray, n_classe
         return compute_metrics(task, y_val, proba.argmax(axis=1), proba, n_classes)
     dummy = DummyRegressor(strategy="mean").fit(X0, y_train)
     return compute_metrics(task, y_val, dummy.predict(Xv))
-
-
-class DecodedClassifier(ClassifierMixin, BaseEstimator):
-    """A fitted pipeline that predicts encoded labels 0..K-1, presented with the original labels.
-
-    This is what is logged to MLflow, so `predict` on the registered model returns the user's labels.
-    """
-
-    def __init__(self, pipeline=None, classes=None):
-        self.pipeline = pipeline
-        self.classes = classes
-
-    def fit(self, X, y):  # the wrapped pipeline is fitted by the train stage
-        self.classes_ = np.asarray(self.classes, dtype=object)
-        return self
-
-    def predict_proba(self, X):
-        check_is_fitted(self)
-        return self.pipeline.predict_proba(X)
-
-    def predict(self, X):
-        check_is_fitted(self)
-        return self.classes_[self.pipeline.predict_proba(X).argmax(axis=1)]
 
 
 def feature_importance(pipeline: Pipeline) -> pd.Series | None:

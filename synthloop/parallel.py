@@ -19,7 +19,6 @@ spins on threads it cannot get is 10-50x slower.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -35,7 +35,7 @@ TAG_DIGEST = "synthloop.config_digest"
 TAG_SCOPE = "synthloop.cache_scope"
 TAG_RESUMED_FROM = "synthloop.resumed_from"
 TAG_RESUMED_BY = "synthloop.resumed_by"
-MODEL_REQUIREMENTS = ["mlflow", "scikit-learn", "xgboost-cpu", "pandas", "numpy", "synthloop"]
+MODEL_REQUIREMENTS = ["mlflow", "scikit-learn", "skops", "xgboost-cpu", "pandas", "numpy", "synthloop"]
 
 
 def default_store(root: Path | None = None) -> tuple[str, str]:
@@ -105,19 +105,13 @@ class Tracker:
     """One experiment in one MLflow store, addressed by run id."""
 
     def __init__(self, tracking_uri: str | None, experiment: str):
-        import mlflow
         from filelock import FileLock
         from mlflow import MlflowClient
 
         self.uri, artifact_root = resolve_tracking_uri(tracking_uri)
         # The fluent API (model logging, registry) needs the URI; MLflow also exports it as MLFLOW_TRACKING_URI,
         # which would then win over the configured store of every later Tracker in this process: undo that.
-        exported = os.environ.get("MLFLOW_TRACKING_URI")
-        mlflow.set_tracking_uri(self.uri)
-        if exported is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = exported
+        self._fluent()
         with FileLock(str(_lock_path(self.uri)), timeout=300):
             try:  # the client opens (and creates or migrates) the store at once: under the lock
                 self.client = MlflowClient(self.uri)
@@ -269,26 +263,59 @@ class Tracker:
                                                      [InputTag("mlflow.data.context", context)])])
 
     # models -------------------------------------------------------------------------------------
-    def log_model(self, run_id: str, model: Any, example: Any, registered_name: str | None) -> tuple[str, str | None]:
-        """Log a fitted scikit-learn model with signature and input example, and register it.
+    def _fluent(self) -> None:
+        """Point MLflow's fluent API (model logging, registry) at this store without exporting the URI."""
+        import mlflow
+
+        exported = os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(self.uri)
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
+
+    def log_model(self, run_id: str, pipeline: Any, *, task: str, family: str, classes: list[Any] | None,
+                  kinds: dict[str, str], example: Any, registered_name: str | None) -> tuple[str, str | None]:
+        """Log a fitted pipeline in native formats (see `synthloop.modelstore`), record its file digests, register it.
 
         Returns:
             The model URI and the registered version (None when not registered).
         """
-        import mlflow.sklearn
+        import mlflow
+        import mlflow.artifacts
+        import mlflow.pyfunc
         from mlflow.models import Model, infer_signature
 
-        # MLflow's hints on int columns and pickle safety are known (the model is loaded only from this store);
-        # its registry prints "Created version ..." to stderr: the caller reports the version itself.
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        from synthloop import modelstore
+
+        self._fluent()
+        # MLflow's hints on int columns are known; its registry prints "Created version ..." to stderr: the caller
+        # reports the version itself.
+        with (warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()),
+              tempfile.TemporaryDirectory(prefix="synthloop-model-") as tmp):
             warnings.simplefilter("ignore")
-            signature = infer_signature(example, model.predict(example))
-            info = Model.log(artifact_path=None, name="model", flavor=mlflow.sklearn, run_id=run_id, sk_model=model,
-                             signature=signature, input_example=example, pip_requirements=MODEL_REQUIREMENTS,
-                             serialization_format="cloudpickle", registered_model_name=registered_name,
-                             await_registration_for=60)
-        version = getattr(info, "registered_model_version", None)
-        return info.model_uri, (str(version) if version is not None else None)
+            native = Path(tmp) / modelstore.NATIVE_DIR
+            loaded = modelstore.save_native(pipeline, task=task, family=family, classes=classes, kinds=kinds,
+                                            directory=native)
+            signature = infer_signature(example, loaded.predict(example), params={"output": "label"})
+            # Created here, in this experiment: Model.log alone files it under the process's active experiment.
+            params = self.client.get_run(run_id).data.params
+            created = self.client.create_logged_model(self.experiment_id, name="model", source_run_id=run_id,
+                                                      params={k: str(v) for k, v in params.items()})
+            info = Model.log(artifact_path=None, name="model", flavor=mlflow.pyfunc, run_id=run_id,
+                             model_id=created.model_id,
+                             python_model=str(modelstore.CODE_PATH), artifacts={modelstore.NATIVE_DIR: str(native)},
+                             signature=signature, input_example=example, pip_requirements=MODEL_REQUIREMENTS)
+            logged = self.client.get_logged_model(info.model_id)
+            copy = mlflow.artifacts.download_artifacts(artifact_uri=logged.artifact_location,
+                                                       dst_path=str(Path(tmp) / "logged"), tracking_uri=self.uri)
+            digests = json.dumps(modelstore.file_digests(Path(copy)), separators=(",", ":"))
+            self.client.set_logged_model_tags(info.model_id, {modelstore.TAG_DIGESTS: digests})
+            version = None
+            if registered_name:
+                mv = mlflow.register_model(info.model_uri, registered_name, await_registration_for=60)
+                version = str(mv.version)
+        return info.model_uri, version
 
     def experiment_link(self, ui_base: str = "http://127.0.0.1:5000") -> str:
         return f"{ui_base}/#/experiments/{self.experiment_id}/runs"

@@ -83,22 +83,22 @@ def score_model(model, X: pd.DataFrame, y: pd.Series, schema: Schema) -> dict[st
 
 @task(name="compare-models", task_run_name="compare-champion-challenger", cache_policy=NO_CACHE)
 def compare_models(collected: Collected, challenger_uri: str, champion_uri: str | None,
-                   metric: str) -> dict[str, Any]:
+                   metric: str, tracking_uri: str) -> dict[str, Any]:
     """Both models scored on the same fresh validation rows (never the test split).
 
     Returns:
         {"challenger": metrics, "champion": metrics or None, "champion_error": str or None, "rows": n}.
     """
-    import mlflow.sklearn
+    from synthloop.modelstore import load_model
 
     schema = collected.schema
     X, y = collected.val[schema.features], collected.val[schema.target]
     out: dict[str, Any] = {"rows": len(X), "champion": None, "champion_error": None}
-    out["challenger"] = score_model(mlflow.sklearn.load_model(challenger_uri), X, y, schema)
+    out["challenger"] = score_model(load_model(challenger_uri, tracking_uri), X, y, schema)
     if champion_uri is not None:
         try:
-            out["champion"] = score_model(mlflow.sklearn.load_model(champion_uri), X, y, schema)
-        except Exception as exc:  # e.g. a column the champion needs is gone from the fresh data
+            out["champion"] = score_model(load_model(champion_uri, tracking_uri), X, y, schema)
+        except Exception as exc:  # a column the champion needs is gone from the fresh data; its files changed
             out["champion_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return out
 

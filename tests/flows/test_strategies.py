@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +9,7 @@ import pytest
 import tasks.collect
 from flows.develop import develop
 from synthloop.config import Config
+from synthloop.modelstore import load_model
 from synthloop.splits import SealedTest
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -63,7 +63,7 @@ def test_pretrain_finetune_continues_boosting_from_the_pretrained_model(mlflow_u
                              "data.pretrain_rows": 2000, "goal.metric": "accuracy", "goal.threshold": 0.6,
                              "model.family": "xgboost", "model.n_estimators": 50})
     summary = develop(cfg)
-    model = mlflow.sklearn.load_model(summary["model_uri"])
+    model = load_model(summary["model_uri"], summary["tracking_uri"])
     booster = model.pipeline.named_steps["model"].get_booster()
     own_rounds = client.get_run(summary["mlflow_run_id"])
     children = _children(client, summary["mlflow_run_id"])
@@ -96,7 +96,7 @@ def test_changing_test_labels_changes_only_the_test_metrics(mlflow_uri, client, 
     assert strip == [{k: it[k] for k in ("decision", "reason", "val_metrics", "model", "train_rows")}
                      for it in corrupted["iterations"]]
     assert honest["best_model"] == corrupted["best_model"]
-    a, b = mlflow.sklearn.load_model(honest["model_uri"]), mlflow.sklearn.load_model(corrupted["model_uri"])
+    a, b = load_model(honest["model_uri"], honest["tracking_uri"]), load_model(corrupted["model_uri"], corrupted["tracking_uri"])
     X = pd.DataFrame(np.random.default_rng(0).integers(0, 16, size=(50, 64)).astype(float),
                      columns=[f"pixel_{i}" for i in range(64)])
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
