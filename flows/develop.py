@@ -365,7 +365,8 @@ def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, traine
         candidates = design.design_candidates(state.spec, state.tried_families, cfg.model.n_estimators,
                                               cfg.model.learning_rate, cfg.model.max_depth, seed=seed)
         search = search_designs(data, candidates, schema, metric, it, threads=threads, seed=seed,
-                                current_family=state.spec.family, address=cfg.dask.address,
+                                current_family=state.spec.family, current=state.spec,
+                                address=cfg.dask.address,
                                 parallel=cfg.dask.parallel_trials, say=say)
         record_search(tracker, parent, it, metric, search)
         choice, runner_up = search["choice"], search["runner_up"]
@@ -511,7 +512,7 @@ def _reannotate(state: _Loop, cfg: Config, schema, ledger, it: int, seed: int, r
         state.labelled, changed = reannotate_rows.with_options(**retry)(state.labelled, index, schema, acfg, ledger,
                                                                         state.book, it, seed)
     how = f"{acfg.reannotate_votes} vote(s) from {acfg.reannotate_by}" if acfg.reannotate_by else \
-        f"{acfg.reannotate_votes} more vote(s), {acfg.aggregation}"
+        f"{acfg.reannotate_votes} more vote(s), {'median' if schema.task == 'regression' else acfg.aggregation}"
     say(f"  annotate: re-labelled {len(index)} flagged rows ({'a person' if acfg.mode == 'human' else how}); "
         f"{changed} labels changed; spent {ledger.spent:g}"
         f"{'' if acfg.budget is None else f' of {acfg.budget:g}'}")

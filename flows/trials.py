@@ -62,7 +62,7 @@ def design_trials(candidates: list, schema, rows_key: str, metric: str, iteratio
 
 def search_designs(data, candidates: list, schema, metric: str, iteration: int, *, threads: int, seed: int,
                    current_family: str | None = None, address: str | None = None, parallel: bool = True,
-                   say=None) -> dict[str, Any]:
+                   say=None, current=None) -> dict[str, Any]:
     """Run a design search where it is cheapest and rank the trials.
 
     Args:
@@ -74,6 +74,8 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
         threads: Threads a fit may use when run in this process.
         seed: Random seed.
         current_family: The loop's current family (the choice is of another family when there is one).
+        current: The loop's current design; when given, the choice is the best other design, its family's
+            other settings included (see `synthloop.design.rank_trials`).
         address: An existing Dask scheduler (`tcp://HOST:PORT`), or None.
         parallel: False runs the trials serially in this process.
         say: Where to report the plan (a callable taking a line), or None.
@@ -111,7 +113,7 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
                                                                          plan.fit_threads, seed, FOLDS, slots)
         finally:
             _ROWS.pop(key, None)
-    return {**rank_trials(trials, current_family), "plan": plan}
+    return {**rank_trials(trials, current_family, current), "plan": plan}
 
 
 def record_search(tracker, parent: str, iteration: int, metric: str, search: dict[str, Any]) -> None:

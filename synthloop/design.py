@@ -104,11 +104,20 @@ def run_trial(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
             "worker": where, "pid": os.getpid()}
 
 
-def rank_trials(trials: list[dict[str, Any]], current_family: str | None = None) -> dict[str, Any]:
-    """Trials best first, the choice (the best of a family other than the current one, when there is one)
-    and the runner-up (the next best trial after the choice)."""
+def rank_trials(trials: list[dict[str, Any]], current_family: str | None = None,
+                current: ModelSpec | None = None) -> dict[str, Any]:
+    """Trials best first, the choice and the runner-up (the next best trial after the choice).
+
+    The choice is a change: with `current` (the loop's design), the best trial of any other design, its own
+    family's other settings included, so a family that is clearly best is tuned rather than swapped for a
+    worse one; with only `current_family`, the best trial of another family. When nothing else was tried,
+    the best trial.
+    """
     ranked = sorted(trials, key=lambda t: (-t["score"] if np.isfinite(t["score"]) else np.inf, t["label"]))
-    new = [t for t in ranked if t["spec"].family != current_family] or ranked
+    if current is not None:
+        new = [t for t in ranked if t["spec"] != current] or ranked
+    else:
+        new = [t for t in ranked if t["spec"].family != current_family] or ranked
     choice = new[0]
     runner_up = next((t for t in ranked if t is not choice), None)
     return {"ranked": ranked, "choice": choice, "runner_up": runner_up}
@@ -136,8 +145,11 @@ def cross_validate_spec(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.
 
 def design_candidates(current: ModelSpec, tried: set[str], n_estimators: int, learning_rate: float,
                       max_depth: int, *, max_points: int = MAX_POINTS_PER_FAMILY, seed: int = 0) -> list[ModelSpec]:
-    """The current design (the reference) and the search-space points of every family not tried yet."""
+    """The current design (the reference), its family's other search-space points, and the points of every
+    family not tried yet."""
     out = [current]
+    if current.family in SEARCH_SPACES:
+        out += [p for p in search_space(current.family, current, max_points=max_points, seed=seed) if p != current]
     for family in FAMILIES:
         if family not in tried and family != current.family:
             base = default_spec(family, n_estimators=n_estimators, learning_rate=learning_rate, max_depth=max_depth)

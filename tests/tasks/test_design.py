@@ -46,12 +46,14 @@ def test_search_space_refuses_unknown_family_and_mismatched_base():
         search_space("linear", default_spec("xgboost"))
 
 
-def test_candidates_are_the_current_design_plus_points_of_untried_families():
+def test_candidates_are_the_current_design_its_family_s_other_points_and_points_of_untried_families():
     current = default_spec("xgboost")
     cands = design_candidates(current, {"xgboost", "linear"}, 50, 0.1, 4, max_points=2)
     assert cands[0] == current
-    assert {c.family for c in cands[1:]} == {"hist_gradient_boosting", "random_forest"}
-    assert len(cands) == 1 + 2 + 2
+    assert {c.family for c in cands[1:]} == {"xgboost", "hist_gradient_boosting", "random_forest"}
+    assert len(cands) == 1 + 2 + 2 + 2 and current not in cands[1:]
+    own = [c for c in cands[1:] if c.family == "xgboost"]
+    assert all(c.params["n_estimators"] == current.params["n_estimators"] for c in own), "tuned on the current design"
 
 
 def _trial(family, score, label=None):
@@ -68,6 +70,19 @@ def test_choice_is_the_best_other_family_and_runner_up_the_next_best():
     assert out["runner_up"]["score"] == 0.95
     assert np.isnan(out["ranked"][-1]["score"])
     assert rank_trials(trials[:1], "xgboost")["choice"] is trials[0]  # nothing else to choose
+
+
+def test_a_family_that_is_clearly_best_is_tuned_not_swapped_for_a_worse_one():
+    """Seen on a linear regression problem: the current linear design led CV by 0.998 to 0.79 and was still
+    swapped for xgboost. With the current design given, the choice is the best other design of any family."""
+    current = ModelSpec("linear", {"C": 1.0})
+    trials = [{"spec": current, "score": 0.9976, "std": 0.001, "label": "linear-C1", "folds": 3},
+              {"spec": ModelSpec("linear", {"C": 10.0}), "score": 0.9981, "std": 0.001, "label": "linear-C10", "folds": 3},
+              {"spec": ModelSpec("xgboost", {"max_depth": 3}), "score": 0.7949, "std": 0.02, "label": "xgb", "folds": 3}]
+    out = rank_trials(trials, current_family="linear", current=current)
+    assert out["choice"]["label"] == "linear-C10"
+    assert rank_trials(trials, current_family="linear")["choice"]["label"] == "xgb"  # family-only: a swap
+    assert rank_trials(trials[:1], "linear", current)["choice"] is trials[0]  # nothing else to choose
 
 
 def test_a_trial_runs_in_process_with_its_threads_and_scores_higher_for_a_better_design():
