@@ -127,7 +127,8 @@ class SimulatedAnnotator:
         classes: The class labels in a fixed order (codes are positions in it). Ignored, and may
             be empty or None, for regression.
         task: "classification" or "regression".
-        noise_scale: Standard deviation of the Gaussian noise added to regression targets.
+        noise_scale: Standard deviation of the Gaussian noise added to regression targets (besides the
+            `noise_rate` share of mix-ups: the value of another row of the batch).
         random_state: Seed or Generator for the simulation.
 
     Raises:
@@ -197,9 +198,16 @@ class SimulatedAnnotator:
                 values = truth.astype(float)
             except (TypeError, ValueError) as exc:
                 raise DataError(f"Annotator {self.name!r}: regression targets must be numeric.") from exc
-            if self.noise_scale == 0.0:
-                return values.copy()
-            return values + self._rng.normal(0.0, self.noise_scale, size=values.shape[0])
+            given = values.copy()
+            # A wrong regression label is a mix-up: the value of another row of the batch (a misread line,
+            # a value typed into the wrong record). Both draws are made whatever the noise rate.
+            flip = self._rng.random(values.shape[0]) < self.spec.noise_rate
+            other = self._rng.integers(0, max(1, values.shape[0]), size=values.shape[0])
+            if values.shape[0] > 1:
+                given[flip] = values[other[flip]]
+            if self.noise_scale > 0.0:
+                given = given + self._rng.normal(0.0, self.noise_scale, size=values.shape[0])
+            return given
 
         codes = self._encode(truth)
         n_classes = self.classes.size

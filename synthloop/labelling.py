@@ -6,14 +6,16 @@
   Dawid–Skene). In simulations it also holds the true labels of the real train rows, privately: they
   are used to simulate annotators and to *score* the label audit, and are never handed out, so no
   decision of the loop can depend on them;
-- :func:`label_audit` is the validation evidence on label quality (confident learning on out-of-fold
-  probabilities of a cheap model, plus an agreement test that tells noisy labels from a weak model);
+- :func:`label_audit` is the validation evidence on label quality (classification: confident learning on
+  out-of-fold probabilities of a cheap model; regression: gross out-of-fold residuals of a robust model;
+  either way plus a train-against-validation test that tells noisy labels from a weak model or hard rows);
 - :func:`spend_curve` plots labels spent against the validation score.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +30,8 @@ from synthloop.config import AnnotationConfig
 AUDIT_GAP_SE = 3.0
 # Fewer real train rows than this and the audit says nothing (its out-of-fold models would be too weak).
 AUDIT_MIN_ROWS = 30
+# Regression: a residual this many robust standard deviations wide is gross (a wrong label, or a hard row).
+GROSS_RESIDUAL = 3.0
 
 
 def annotator_specs(cfg: AnnotationConfig) -> list[AnnotatorSpec]:
@@ -106,11 +110,13 @@ class LabelBook:
             only: Count only this source's votes (a better annotator's word replaces the others').
             seed: Tie-break seed of the majority vote.
         Returns:
-            The labels (class labels; for regression the mean of the votes).
+            The labels (class labels; for regression the median of the votes, which a single mix-up among
+            three votes does not move).
         """
         index = list(index)
         if self.classes is None:
-            return np.asarray([np.mean([v for s, v in self._votes[i] if only is None or s == only]) for i in index])
+            return np.asarray([float(np.median([v for s, v in self._votes[i] if only is None or s == only]))
+                               for i in index])
         rows = list(self._votes) if method == "dawid_skene" and only is None else index
         votes = self._matrix(rows, only)
         k = len(self.classes)
@@ -171,7 +177,11 @@ class LabelBook:
             return None
         truth = self.__truth
         known = np.asarray([i in truth for i in labelled.index])
-        wrong = np.asarray([i in truth and truth[i] != v for i, v in labelled.items()])
+        if self.classes is None:  # regression: a label is wrong when it is not (numerically) the true value
+            wrong = np.asarray([i in truth and not math.isclose(float(truth[i]), float(v), rel_tol=1e-9, abs_tol=1e-9)
+                                for i, v in labelled.items()])
+        else:
+            wrong = np.asarray([i in truth and truth[i] != v for i, v in labelled.items()])
 
         def score(flags: np.ndarray) -> dict[str, float]:
             from synthloop.annotation import audit_precision_recall
@@ -214,10 +224,14 @@ def label_audit(schema, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_v
     from synthloop.annotation import find_label_issues, out_of_fold_proba
     from synthloop.models import build_preprocessor
 
-    n, k = len(y), len(schema.classes)
+    n = len(y)
     if n < AUDIT_MIN_ROWS:
         return {"noisy": False, "noise_rate": float("nan"), "n_flagged": 0, "flagged": [], "rows": n,
                 "note": f"too few real train rows ({n} < {AUDIT_MIN_ROWS}) to audit"}
+    if schema.task == "regression":
+        return _regression_audit(schema, X, y, X_val, y_val, noise_threshold=noise_threshold, threads=threads,
+                                 seed=seed, scorer=scorer)
+    k = len(schema.classes)
 
     def cheap():
         return make_pipeline(build_preprocessor(schema, "linear"), LogisticRegression(C=0.1, max_iter=500))
@@ -237,6 +251,76 @@ def label_audit(schema, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_v
                            "gap_se": se, "flagged": [int(i) for i in np.flatnonzero(found.flags)]}
     if scorer is not None:
         out.update({key: float(v) for key, v in scorer(found.flags).items()})
+    return out
+
+
+def _regression_audit(schema, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray, *,
+                      noise_threshold: float, threads: int, seed: int,
+                      scorer: Callable[[np.ndarray], dict[str, float]] | None) -> dict[str, Any]:
+    """The label audit for regression: gross out-of-fold residuals, more common on train than on validation?
+
+    A wrong regression label is a value that belongs to another row (a mix-up, a typo, a unit slip). Two
+    robust models (gradient boosting with absolute loss, and a Huber linear model: wrong labels barely pull
+    either) predict every train row out of fold; the one with the smaller robust spread of residuals
+    (1.4826 × MAD) is used, and a residual counts as gross beyond `GROSS_RESIDUAL` times that spread. The same model fitted on all train rows scores validation on the same scale. Rows of
+    a hard region have large residuals on both sets; wrong labels only on train. So the labels are called
+    noisy only when the train share of gross residuals exceeds the validation share by `noise_threshold`
+    and by `AUDIT_GAP_SE` standard errors. That excess is the estimated share of wrong labels *that matter*:
+    a mix-up with a close value stays inside the residual band, is not counted and barely hurts. The
+    flagged rows are the train rows with gross residuals.
+
+    Returns:
+        As :func:`label_audit`; "train_agreement" / "val_agreement" are the shares of rows *without* a gross
+        residual, and "residual_scale" the robust standard deviation used.
+    """
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import HuberRegressor
+    from sklearn.model_selection import KFold
+    from sklearn.pipeline import make_pipeline
+    from threadpoolctl import threadpool_limits
+
+    from synthloop.models import build_preprocessor
+
+    def trees():
+        return make_pipeline(build_preprocessor(schema, "hist_gradient_boosting"),
+                             HistGradientBoostingRegressor(loss="absolute_error", max_iter=150, learning_rate=0.1,
+                                                           min_samples_leaf=5, early_stopping=False,
+                                                           random_state=seed))
+
+    def linear():
+        return make_pipeline(build_preprocessor(schema, "linear"), HuberRegressor(max_iter=500))
+
+    n = len(y)
+    y = np.asarray(y, dtype=float)
+    folds = list(KFold(n_splits=5, shuffle=True, random_state=seed).split(np.zeros(n)))
+    best: tuple[float, Any, np.ndarray] | None = None
+    with threadpool_limits(limits=threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Huber's solver may stop at max_iter on awkward scales: still robust
+        for factory in (trees, linear):  # the robust model that fits these rows best sets the residual scale
+            oof = np.zeros(n)
+            for fit_idx, held in folds:
+                oof[held] = factory().fit(X.iloc[fit_idx], y[fit_idx]).predict(X.iloc[held])
+            r = y - oof
+            scale = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+            if best is None or scale < best[0]:
+                best = (scale, factory, r)
+        scale, factory, residual = best
+        val_pred = factory().fit(X, y).predict(X_val)
+    if not scale > 0:
+        scale = float(np.std(residual)) or 1e-12
+    gross = np.abs(residual) > GROSS_RESIDUAL * scale
+    val_gross = np.abs(np.asarray(y_val, dtype=float) - val_pred) > GROSS_RESIDUAL * scale
+    p_train, p_val = float(gross.mean()), float(val_gross.mean())
+    gap = p_train - p_val
+    se = math.sqrt(p_train * (1 - p_train) / n + p_val * (1 - p_val) / max(1, len(y_val)))
+    se = max(se, 1.0 / n)
+    noise_rate = max(0.0, gap)
+    noisy = bool(noise_rate >= noise_threshold and gap >= noise_threshold / 2 and gap >= AUDIT_GAP_SE * se)
+    out: dict[str, Any] = {"noise_rate": noise_rate, "n_flagged": int(gross.sum()), "noisy": noisy, "rows": n,
+                           "train_agreement": 1 - p_train, "val_agreement": 1 - p_val, "gap": gap, "gap_se": se,
+                           "residual_scale": scale, "flagged": [int(i) for i in np.flatnonzero(gross)]}
+    if scorer is not None:
+        out.update({key: float(v) for key, v in scorer(gross).items()})
     return out
 
 

@@ -27,8 +27,8 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         iteration: Loop iteration.
         threads: Threads a diagnostic fit may use.
         seed: Random seed.
-        audit: The annotation config; when its `audit` is on (classification), the real train labels are
-            audited (confident learning) and the result goes to `diagnosis["label_audit"]`.
+        audit: The annotation config; when its `audit` is on, the real train labels are audited (see
+            `synthloop.labelling.label_audit`) and the result goes to `diagnosis["label_audit"]`.
         scorer: Scores the audit's flags against the truth (simulations only); never read by a decision.
     Returns:
         The validation report; its diagnosis is empty when the goal is met (there is nothing to go back for).
@@ -53,7 +53,7 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
                          rounds=trained.rounds, best_round=trained.best_round,
                          n_estimators=trained.spec.params.get("n_estimators") or trained.spec.params.get("max_iter"),
                          val_pred=val_pred, threads=threads, seed=seed, threshold=goal.threshold)
-    if audit is not None and audit.audit and schema.task == "classification":
+    if audit is not None and audit.audit:
         from synthloop.labelling import label_audit
 
         diagnosis["label_audit"] = label_audit(schema, data.X[real], data.y[real], X_val, y_val,

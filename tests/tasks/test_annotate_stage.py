@@ -189,3 +189,48 @@ def test_bad_label_file_is_refused_with_a_clear_message_and_left_as_it_is(tmp_pa
         read_labels(path, [7, 8, 9], CLASSES)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
     assert path.read_bytes() == before
+
+
+def _friedman(n_rows: int, mixup_rate: float, seed: int):
+    """Friedman #1 regression rows; a share of train labels replaced by another train row's value."""
+    from sklearn.datasets import make_friedman1
+
+    X, y = make_friedman1(n_samples=n_rows + 500, noise=0.5, random_state=seed)
+    cols = [f"x{i}" for i in range(X.shape[1])]
+    schema = Schema(target="y", task="regression", kinds={c: "numeric" for c in cols})
+    rng = np.random.default_rng(seed)
+    given = y[:n_rows].copy()
+    wrong = rng.random(n_rows) < mixup_rate
+    given[wrong] = y[:n_rows][rng.integers(0, n_rows, wrong.sum())]
+    wrong &= ~np.isclose(given, y[:n_rows])
+    index = pd.RangeIndex(n_rows)
+    book = LabelBook(None, truth=pd.Series(y[:n_rows], index=index))
+    return (schema, pd.DataFrame(X[:n_rows], columns=cols, index=index), given,
+            pd.DataFrame(X[n_rows:], columns=cols), y[n_rows:], book, wrong)
+
+
+def test_regression_audit_finds_mixed_up_values_and_leaves_clean_labels_alone():
+    schema, X, given, X_val, y_val, book, wrong = _friedman(800, 0.15, seed=0)
+    audit = label_audit(schema, X, given, X_val, y_val, noise_threshold=0.05, threads=2, seed=0,
+                        scorer=book.scorer(pd.Series(given, index=X.index)))
+    # A mix-up with a close value is not detectable (nor harmful): the estimate counts the gross ones only.
+    # Measured: precision 0.94, recall 0.45, estimate 0.062 against 0.133 mixed up.
+    assert audit["noisy"] is True, audit
+    assert audit["precision"] >= 0.8 and audit["recall"] >= 0.3, audit
+    assert 0.04 <= audit["noise_rate"] <= wrong.mean(), audit
+    schema, X, given, X_val, y_val, book, _ = _friedman(800, 0.0, seed=1)
+    clean = label_audit(schema, X, given, X_val, y_val, noise_threshold=0.05, threads=2, seed=0)
+    assert clean["noisy"] is False and clean["noise_rate"] < 0.05, clean
+    schema, X, given, X_val, y_val, book, _ = _friedman(60, 0.0, seed=2)
+    small = label_audit(schema, X, given, X_val, y_val, noise_threshold=0.05, threads=2, seed=0)
+    assert small["noisy"] is False, "few rows and a weak model must not read as noisy labels"
+
+
+def test_regression_votes_are_combined_by_their_median():
+    book = LabelBook(None, truth=pd.Series([10.0, 20.0], index=[1, 2]))
+    book.add_votes([1, 2], "a", [10.0, 20.0])
+    book.add_votes([1, 2], "b", [99.0, 20.0])
+    book.add_votes([1, 2], "c", [10.0, 21.0])
+    np.testing.assert_allclose(book.combine([1, 2], "majority"), [10.0, 20.0])
+    score = book.scorer(pd.Series([10.0, 35.0], index=[1, 2]))
+    assert score(np.array([False, True])) == {"precision": 1.0, "recall": 1.0, "true_noise_rate": 0.5}
