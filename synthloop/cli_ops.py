@@ -65,7 +65,8 @@ def add_commands(sub) -> None:
     store_options(rollback)
     rollback.set_defaults(handler=_cmd_rollback)
 
-    runs = sub.add_parser("runs", formatter_class=fmt, help="a table of recent runs, with links into both UIs")
+    runs = sub.add_parser("runs", formatter_class=fmt,
+                          help="recent development runs and retrains (promoted or kept, and why), with links")
     runs.add_argument("--limit", type=int, default=15, help="how many runs, newest first")
     runs.add_argument("--json", action="store_true", help="print the rows as JSON lines instead")
     store_options(runs, config=False)
@@ -353,6 +354,47 @@ def run_table(tracker, limit: int, run_ids: list[str] | None = None) -> list[dic
     return rows
 
 
+def retrain_table(tracker, limit: int) -> list[dict[str, Any]]:
+    """One row per retrain (newest first): the decision, both models' validation scores, drift and the reason."""
+    records = tracker.client.search_runs([tracker.experiment_id], "tags.`synthloop.kind` = 'retrain'",
+                                         max_results=limit, order_by=["attributes.start_time DESC"])
+    rows = []
+    for r in records:
+        d = r.data
+        metric = d.params.get("goal_metric", "")
+        end = r.info.end_time or int(time.time() * 1000)
+        rows.append({
+            "kind": "retrain", "run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.info.start_time / 1000)),
+            "decision": d.tags.get("decision"), "reason": d.tags.get("reason") or d.tags.get("failure_reason"),
+            "metric": metric, "challenger": d.metrics.get(f"challenger_val_{metric}"),
+            "champion": d.metrics.get(f"champion_val_{metric}"),
+            "challenger_version": d.params.get("challenger_version"),
+            "former_champion_version": d.params.get("former_champion_version"),
+            "drift_psi_max": d.metrics.get("drift_psi_max"), "drift_alerts": d.metrics.get("drift_features_alert"),
+            "challenger_run_id": d.tags.get("synthloop.challenger_run_id"),
+            "prefect_flow_run_id": d.tags.get("prefect.flow_run_id"),
+            "seconds": round((end - r.info.start_time) / 1000, 1),
+        })
+    return rows
+
+
+def _print_retrains(rows: list[dict[str, Any]]) -> None:
+    print()
+    print("retrains")
+    print(f"{'run':<8}  {'started':<16}  {'decision':<8}  {'metric':<9}  {'challngr':>8}  {'champion':>8}  "
+          f"{'psi max':>7}  {'secs':>6}  reason")
+    for r in rows:
+        versions = (f"v{r['challenger_version']}" if r["challenger_version"] else "-")
+        if r["former_champion_version"] and r["former_champion_version"] != "None":
+            versions += f" vs v{r['former_champion_version']}"
+        decision = r["decision"] or r["status"].lower()
+        reason = (r["reason"] or "").replace("\n", " ")
+        print(f"{r['run_id'][:8]:<8}  {r['started']:<16}  {decision:<8}  {r['metric'][:9]:<9}  "
+              f"{_fmt(r['challenger']):>8}  {_fmt(r['champion']):>8}  {_fmt(r['drift_psi_max'], '.3f'):>7}  "
+              f"{r['seconds']:>6.1f}  {versions}: {reason[:120] + ('…' if len(reason) > 120 else '')}")
+
+
 def _fmt(value: Any, spec: str = ".4f") -> str:
     if value is None:
         return "-"
@@ -364,11 +406,12 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
 def _cmd_runs(args: argparse.Namespace) -> int:
     tracker = _tracker(args)
     rows = run_table(tracker, args.limit)
+    retrains = retrain_table(tracker, args.limit)
     if args.json:
-        for row in rows:
+        for row in [{"kind": "develop", **row} for row in rows] + retrains:
             print(json.dumps(row, default=str))
         return 0
-    if not rows:
+    if not rows and not retrains:
         print(f"no runs yet in experiment {tracker.experiment_id} of {tracker.uri}; `synthloop run` makes one")
         return 0
     head = (f"{'run':<8}  {'started':<16}  {'it':>2}  {'goal':<4}  {'metric':<9}  {'val':>7}  {'test':>7}  "
@@ -381,6 +424,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
               f"{_fmt(r['val']):>7}  {_fmt(r['test']):>7}  {_fmt(r['rows']):>6}  "
               f"{_fmt(r['synthetic_share'], '.0%'):>5}  {_fmt(r['label_cost'], 'g'):>6}  {r['seconds']:>6.1f}  "
               f"{model}" + ("" if r["status"] == "FINISHED" else f"  [{r['status']}]"))
+    if retrains:
+        _print_retrains(retrains)
     _print_links(tracker, rows)
     return 0
 

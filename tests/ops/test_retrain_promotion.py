@@ -27,7 +27,7 @@ def _config(source: str, **overrides) -> Config:
     return Config.load(None, {**base, **overrides})
 
 
-def test_champion_changes_only_when_the_challenger_is_better(tmp_path, mlflow_uri, client):
+def test_champion_changes_only_when_the_challenger_is_better(tmp_path, mlflow_uri, client, capsys):
     source = _csv(tmp_path / "cancer.csv")
     # 1. no champion yet: a weak model (12 labelled rows) becomes champion
     first = retrain(_config(source, **{"data.initial_labelled": 12}))
@@ -60,6 +60,24 @@ def test_champion_changes_only_when_the_challenger_is_better(tmp_path, mlflow_ur
     assert challenger.data.tags["promotion"] == "kept"
     assert {a.path for a in client.list_artifacts(third["challenger_run_id"], "reference")} >= {
         "reference/features.parquet", "reference/kinds.json"}
+
+    # `synthloop runs` lists the retrains, newest first, with their decisions and scores
+    import json
+
+    from synthloop.cli import main
+
+    capsys.readouterr()
+    assert main(["runs", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    retrains = [r for r in rows if r["kind"] == "retrain"]
+    assert [r["decision"] for r in retrains] == ["kept", "promoted", "promoted"]
+    assert retrains[0]["drift_psi_max"] > 0.25 and retrains[2]["drift_psi_max"] is None
+    assert retrains[1]["challenger"] == pytest.approx(second["challenger_val"]["accuracy"])
+    assert {r["run_id"] for r in rows if r["kind"] == "develop"} >= {third["challenger_run_id"]}
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    kept = next(line for line in out.splitlines() if line.startswith(third["mlflow_run_id"][:8]))
+    assert "kept" in kept and f"v{third['challenger_version']} vs v{v2}" in kept and "on the same fresh" in kept
 
     # 4. rollback: the previous champion comes back, the current one becomes previous
     change = registry.rollback(client, "synthloop-model")
