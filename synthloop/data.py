@@ -73,6 +73,7 @@ _RANGE_ID_MIN_ROWS = 10
 _FREE_TEXT_MIN_ROWS = 50
 _FREE_TEXT_RATIO = 0.5
 
+_EXTRA_MISSING = ["?", "-"]
 _BOOLEAN_PAIRS = ({"0", "1"}, {"true", "false"}, {"yes", "no"})
 _TRUE_WORDS = {"1", "1.0", "true", "yes", "t", "y"}
 _FALSE_WORDS = {"0", "0.0", "false", "no", "f", "n"}
@@ -490,7 +491,10 @@ def _sniff_decimal(text: str, delimiter: str, width: int) -> str:
 def _read_csv(
     path: Path, name: str, delimiter: str, decimal: str, encoding: str, compressed: bool, notes: list[str]
 ) -> pd.DataFrame:
-    options = {"sep": delimiter, "decimal": decimal, "engine": "c", "low_memory": False, "index_col": False}
+    # Besides pandas' own missing markers ("", NA, N/A, null, NaN, ...), "?" and a lone "-" mean missing in
+    # many exports (UCI files, spreadsheets).
+    options = {"sep": delimiter, "decimal": decimal, "engine": "c", "low_memory": False, "index_col": False,
+               "na_values": _EXTRA_MISSING}
     tried: set[str] = set()
     while True:
         tried.add(encoding)
@@ -636,7 +640,7 @@ def _check_values(df: pd.DataFrame, src: str) -> None:
             present = _present(s)
             if present.empty or _numeric_share(present.sample(min(len(present), 2000), random_state=0)) < 0.5:
                 continue  # clearly a text column; skip parsing every value
-            parsed = pd.to_numeric(present, errors="coerce")
+            parsed = _to_numbers(present)
             ok = parsed.notna()
             share = float(ok.mean())
             if share == 1.0:
@@ -765,8 +769,22 @@ def infer_schema(
     if task == "classification":
         y = df[target]
         classes = tuple(_sorted_values(_labels(y[~_missing_mask(y)]).drop_duplicates().tolist()))
+        if _is_textlike(y):
+            notes += _case_variant_notes(y, target, len(classes))
     schema = Schema(target=target, task=task, kinds=kinds, dropped=dropped, classes=classes)  # type: ignore[arg-type]
     return schema, notes
+
+
+def _case_variant_notes(y: pd.Series, target: Any, n_classes: int) -> list[str]:
+    text = _trimmed_text(y).dropna()
+    variants = [list(g) for g in text.groupby(text.str.casefold()).unique() if len(g) > 1]
+    if not variants:
+        return []
+    shown = "; ".join("/".join(_show(v) for v in group) for group in variants[:3])
+    if n_classes < text.nunique():
+        return [f"target {target!r}: labels {shown} differ only in case and were read as one class"]
+    return [f"target {target!r}: labels {shown} differ only in case and are kept as separate classes; "
+            "give them one spelling if they mean the same"]
 
 
 def _classify_column(col: Any, s: pd.Series, n_rows: int) -> tuple[ColumnKind | None, str | None, str | None]:
@@ -1000,7 +1018,7 @@ def _to_numeric_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
         seconds = (s - pd.Timestamp(0, tz=getattr(s.dt, "tz", None))).dt.total_seconds()
         return seconds.astype("float64"), f"column {col!r}: dates converted to seconds since 1970"
     text = _trimmed_text(s)
-    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    numbers = _to_numbers(text)
     lost = int((text.notna() & numbers.isna()).sum())
     note = f"column {col!r}: {lost} value(s) are not numbers and were treated as missing" if lost else None
     return numbers.rename(col), note
@@ -1032,7 +1050,9 @@ def _to_boolean_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
 
 def _to_datetime_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        return s.copy(), None
+        tz = getattr(s.dtype, "tz", None)
+        note = f"column {col!r}: times in {tz} converted to UTC" if str(tz) not in ("None", "UTC") else None
+        return _naive_utc(s).rename(col), note
     if _is_numberlike(s):
         numbers = pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index)
         return pd.to_datetime(numbers, unit="s", errors="coerce").rename(col), (
@@ -1046,7 +1066,15 @@ def _to_datetime_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
     parsed = _to_datetime(text, dayfirst=dayfirst)
     lost = int((text.notna() & parsed.isna()).sum())
     note = f"column {col!r}: {lost} value(s) are not dates and were treated as missing" if lost else None
-    return parsed.rename(col), note
+    return _naive_utc(parsed).rename(col), note
+
+
+def _naive_utc(s: pd.Series) -> pd.Series:
+    """Datetimes with a time zone as the same instants in naive UTC (the models and generators take naive
+    datetimes; subtracting a naive epoch from aware ones raises). Naive datetimes are kept as they are."""
+    if getattr(s.dtype, "tz", None) is not None:
+        return s.dt.tz_convert("UTC").dt.tz_localize(None)
+    return s.copy()
 
 
 def _to_categorical_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
@@ -1097,6 +1125,10 @@ def _labels(y: pd.Series) -> pd.Series:
     if kind == "integer":
         return y.astype("int64")
     text = _trimmed_text(y)
+    folded = text.str.casefold()
+    if text.nunique() > 2 and any(set(folded.dropna().unique()) == pair for pair in _BOOLEAN_PAIRS):
+        # 'Yes', 'yes' and 'YES' in a yes/no column are one class, spelled as most rows spell it
+        text = folded.map(text.groupby(folded).agg(lambda v: v.value_counts().index[0]))
     return pd.Series(text.to_numpy(dtype=object), index=y.index, dtype=object)
 
 
@@ -1211,7 +1243,34 @@ def _n_distinct(present: pd.Series) -> int:
 
 def _numeric_share(text: pd.Series) -> float:
     """Share of (non-missing, trimmed) text values that parse as numbers."""
-    return float(pd.to_numeric(text, errors="coerce").notna().mean()) if len(text) else 0.0
+    return float(_to_numbers(text).notna().mean()) if len(text) else 0.0
+
+
+_US_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"     # 1,234,567.89
+_EU_NUMBER = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"     # 1.234.567,89
+_CURRENCY_SIGNS = "$€£¥₹"
+
+
+def _to_numbers(text: pd.Series) -> pd.Series:
+    """Values as float64, NaN where not a number. Besides what `pd.to_numeric` reads, numbers written for
+    people are read: a currency sign, a trailing %, and thousands separators ("$1,234.50", "12%", "1.234,56",
+    "1 234"). A column is read with dot groups and a decimal comma ("1,5", "1.234,5") only when some value can be
+    read no other way and none needs the other reading; otherwise commas are thousands ("1,500" is 1500)."""
+    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    failed = numbers.isna() & text.notna()
+    if not bool(failed.any()):
+        return numbers
+    values = text.astype(str).str.strip()
+    values = values.str.replace(f"^([+-]?)\\s*[{_CURRENCY_SIGNS}]\\s*", r"\1", regex=True)
+    values = values.str.replace(f"\\s*(?:[{_CURRENCY_SIGNS}%]|EUR|USD|GBP)$", "", regex=True)
+    values = values.str.replace(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?:\D|$))", "", regex=True)
+    us = values.str.fullmatch(_US_NUMBER).fillna(False).astype(bool)
+    eu = values.str.fullmatch(_EU_NUMBER).fillna(False).astype(bool)
+    if bool((eu & ~us).any()) and not bool((us & ~eu).any()):
+        eu_numbers = values.where(eu).str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        return pd.to_numeric(eu_numbers, errors="coerce").astype("float64").fillna(numbers)
+    us_numbers = pd.to_numeric(values.where(us).str.replace(",", "", regex=False), errors="coerce")
+    return numbers.fillna(us_numbers.astype("float64"))
 
 
 def _numeric_view(present: pd.Series) -> pd.Series | None:
@@ -1226,7 +1285,7 @@ def _numeric_view(present: pd.Series) -> pd.Series | None:
     head = text.dropna().iloc[:1000]
     if _numeric_share(head) < 1.0 and len(head):
         return None  # cheap early exit for text columns
-    numbers = pd.to_numeric(text, errors="coerce")
+    numbers = _to_numbers(text)
     if bool((numbers.isna() & text.notna()).any()):
         return None
     return numbers.astype("float64")
