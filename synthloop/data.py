@@ -73,7 +73,7 @@ _RANGE_ID_MIN_ROWS = 10
 _FREE_TEXT_MIN_ROWS = 50
 _FREE_TEXT_RATIO = 0.5
 
-_EXTRA_MISSING = ["?", "-"]
+_EXTRA_MISSING = ["?"]
 _BOOLEAN_PAIRS = ({"0", "1"}, {"true", "false"}, {"yes", "no"})
 _TRUE_WORDS = {"1", "1.0", "true", "yes", "t", "y"}
 _FALSE_WORDS = {"0", "0.0", "false", "no", "f", "n"}
@@ -491,8 +491,8 @@ def _sniff_decimal(text: str, delimiter: str, width: int) -> str:
 def _read_csv(
     path: Path, name: str, delimiter: str, decimal: str, encoding: str, compressed: bool, notes: list[str]
 ) -> pd.DataFrame:
-    # Besides pandas' own missing markers ("", NA, N/A, null, NaN, ...), "?" and a lone "-" mean missing in
-    # many exports (UCI files, spreadsheets).
+    # Besides pandas' own missing markers ("", NA, N/A, null, NaN, ...), "?" means missing in many exports
+    # (UCI files). A lone "-" is not one: it is a category in +/- columns and zero in accounting formats.
     options = {"sep": delimiter, "decimal": decimal, "engine": "c", "low_memory": False, "index_col": False,
                "na_values": _EXTRA_MISSING}
     tried: set[str] = set()

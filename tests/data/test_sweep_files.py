@@ -64,15 +64,15 @@ def test_csv_dates_with_utc_offsets_become_naive_utc(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-# missing-value markers: "?" (UCI files) and a lone "-" (spreadsheets) were "text in a numeric column"
+# missing-value markers: "?" (UCI files) was "text in a numeric column"
 
 
-def test_question_mark_and_dash_are_missing_in_csv(tmp_path):
+def test_question_mark_is_missing_in_csv(tmp_path):
     rows = _rows().astype({"x": object})
-    rows.loc[[1, 7], "x"] = "?"
-    rows.loc[[4], "x"] = "-"
+    rows.loc[[1, 7, 9], "x"] = "?"
     rows.loc[[5], "x"] = "NA"
     rows.loc[[6], "x"] = "null"
+    rows["strand"] = ["+", "-", "+", "-"] * (len(rows) // 4)  # a lone "-" is a value, not a missing marker
     path = tmp_path / "markers.csv"
     rows.to_csv(path, index=False)
 
@@ -81,6 +81,8 @@ def test_question_mark_and_dash_are_missing_in_csv(tmp_path):
     assert schema.kinds["x"] == "numeric"
     assert frame["x"].isna().sum() == 5
     assert frame["x"].notna().sum() == len(rows) - 5
+    assert schema.kinds["strand"] == "categorical"
+    assert frame["strand"].notna().all()
 
 
 # ------------------------------------------------------------------------------------------
