@@ -9,8 +9,12 @@ import numpy as np
 
 
 def _figure(width: float = 6.0, height: float = 4.0):
+    import warnings
+
     import matplotlib
 
+    # Column names in scripts the bundled font lacks (CJK, emoji) show as boxes; one warning per glyph is noise.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

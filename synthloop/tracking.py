@@ -252,10 +252,10 @@ class Tracker:
         from synthloop.splits import frame_digest
 
         is_file = "://" not in source and Path(source).is_file()
-        origin = resolve_dataset_source(str(Path(source).resolve())) if is_file else \
-            CodeDatasetSource(tags={"source": source, "targets": targets or ""})
-        with warnings.catch_warnings():  # MLflow's schema hints on int columns: known, by design
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings():  # MLflow's schema hints on int columns and its two equal readings of a
+            warnings.simplefilter("ignore")  # local path as a dataset source: known, by design
+            origin = resolve_dataset_source(str(Path(source).resolve())) if is_file else \
+                CodeDatasetSource(tags={"source": source, "targets": targets or ""})
             schema = infer_signature(frame.head(100)).inputs
         ds = MetaDataset(origin, name=name if is_file else f"{name}:{source}", digest=frame_digest(frame)[:8],
                          schema=schema)

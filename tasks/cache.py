@@ -10,7 +10,9 @@ Caching: a stage's result is persisted (Prefect result storage; the `synthloop` 
 * the run's *resume scope* — a fresh id per run, inherited by a run that resumes a KILLED or FAILED
   run of the same config, so a resumed run reuses finished stages while a new run (e.g. a scheduled
   retrain) always reads its sources anew;
-* the task's source (Prefect's ``TASK_SOURCE``: a changed stage is recomputed), and its name;
+* the task's source (Prefect's ``TASK_SOURCE``: a changed stage is recomputed), its name, and a digest of
+  the project's code (`code_digest`: after an upgrade or a fix in a library module such as
+  ``synthloop/data.py``, a resumed run recomputes rather than reuse what the old code made);
 * cheap digests of the inputs (Prefect's ``INPUTS`` would JSON-encode or pickle whole frames; here
   frames and arrays are hashed with ``pandas.util.hash_pandas_object`` / raw bytes, config sections
   by their JSON, models by their pickle); for the collect stage also the source file's size and
@@ -23,9 +25,11 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +118,24 @@ def digest(value: Any, _depth: int = 0) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 over the source of the `synthloop`, `tasks` and `flows` packages (computed once per process)."""
+    import flows
+    import synthloop
+
+    return source_tree_digest([Path(p.__file__).parent for p in (synthloop, sys.modules[__package__], flows)])
+
+
+def source_tree_digest(roots: list[Path]) -> str:
+    """SHA-256 over every ``.py`` file under `roots`: their paths and contents."""
+    h = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            h.update(path.relative_to(root.parent).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def source_fingerprint(source: str | None) -> str:
     """Size and modification time of a local source file ('' for URLs and bundled datasets)."""
     if not source or "://" in source or source.startswith("sklearn:"):
@@ -137,6 +159,7 @@ class StageCache(CachePolicy):
             return None
         h = hashlib.sha256(task_ctx.task.name.encode())
         h.update((TASK_SOURCE.compute_key(task_ctx, inputs, flow_parameters) or "").encode())
+        h.update(code_digest().encode())
         for name in sorted(inputs or {}):
             h.update(name.encode() + digest(inputs[name]).encode())
         if self.fingerprint_input and self.fingerprint_input in (inputs or {}):
