@@ -969,17 +969,8 @@ def prepare_frame(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[
         notes.append(f"dropped {n_missing} of {len(df)} rows whose target {target!r} is missing")
     rows = df.loc[~y_missing.to_numpy()]
 
-    unknown = {kind for kind in schema.kinds.values() if kind not in _CONVERTERS}
-    if unknown:
-        raise ConfigError(
-            f"schema has unknown column kinds {_listing(sorted(unknown))}; use {', '.join(_KINDS)}"
-        )
-    columns: dict[Any, pd.Series] = {}
-    for col, kind in schema.kinds.items():
-        converted, note = _CONVERTERS[kind](rows[col], col)
-        columns[col] = converted
-        if note:
-            notes.append(note)
+    columns, converted_notes = _convert_features(rows, schema.kinds)
+    notes += converted_notes
     columns[target] = _prepare_target(rows[target], schema, src)
     if schema.classes is not None:
         unseen = sorted(
@@ -1006,7 +997,23 @@ def prepare_features(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     missing = [c for c in kinds if c not in df.columns]
     if missing:
         raise _error(src, f"columns {_listing(missing)} the model needs are not in the table")
-    return pd.DataFrame({col: _CONVERTERS[kind](df[col], col)[0] for col, kind in kinds.items()}, index=df.index)
+    return pd.DataFrame(_convert_features(df, kinds)[0], index=df.index)
+
+
+def _convert_features(rows: pd.DataFrame, kinds: dict[Any, str]) -> tuple[dict[Any, pd.Series], list[str]]:
+    """Each feature column converted to its kind's dtype, and notes on what was converted."""
+    unknown = {kind for kind in kinds.values() if kind not in _CONVERTERS}
+    if unknown:
+        raise ConfigError(
+            f"schema has unknown column kinds {_listing(sorted(unknown))}; use {', '.join(_KINDS)}"
+        )
+    columns: dict[Any, pd.Series] = {}
+    notes: list[str] = []
+    for col, kind in kinds.items():
+        columns[col], note = _CONVERTERS[kind](rows[col], col)
+        if note:
+            notes.append(note)
+    return columns, notes
 
 
 def _to_numeric_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
