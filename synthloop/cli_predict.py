@@ -50,11 +50,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     uri = args.model or _default_model(cfg)
     model = load_model(uri, cfg.tracking.tracking_uri, threads=args.threads)
     result = rows.copy()
-    result["prediction"] = model.predict(rows)
-    if args.proba and model.task == "classification":
+    if model.task == "classification":  # one pass: the labels are read off the probabilities
         proba = model.predict_proba(rows)
-        for j, label in enumerate(model.classes):
-            result[f"proba_{label}"] = proba[:, j]
+        result["prediction"] = model.labels(proba)
+        if args.proba:
+            for j, label in enumerate(model.classes):
+                result[f"proba_{label}"] = proba[:, j]
+    else:
+        result["prediction"] = model.predict(rows)
     if out == "-":
         result.to_csv(sys.stdout, index=False)
         return 0

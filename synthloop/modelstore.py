@@ -90,9 +90,13 @@ class NativeModel:
             raise TypeError("predict_proba is for classification models; this one is a regression model")
         return self.pipeline.predict_proba(self.prepare(X))
 
+    def labels(self, proba: np.ndarray) -> np.ndarray:
+        """The class label each row of `predict_proba`'s output stands for."""
+        return self.classes_[np.asarray(proba).argmax(axis=1)]
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.task == "classification":
-            return self.classes_[self.predict_proba(X).argmax(axis=1)]
+            return self.labels(self.predict_proba(X))
         return np.asarray(self.pipeline.predict(self.prepare(X)), dtype=float)
 
 
