@@ -115,7 +115,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = Config.load(args.config, _overrides(args))
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
-    _check_source_exists(config.data.source)
+    from synthloop.preflight import check_run
+
+    check_run(config)  # a typo in the source, target, columns or goal: one line, and no run anywhere
     from synthloop.data import move_secrets_to_environment
 
     # Prefect keeps the flow's parameters and MLflow its params: both get a ${VAR} reference, never the secret.
@@ -138,21 +140,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if servers:
             print(live_links(servers, summary))
     return 0
-
-
-def _check_source_exists(source: str | None) -> None:
-    """A missing data file is answered at once, before Prefect and MLflow start."""
-    from pathlib import Path
-
-    from synthloop.errors import DataError
-
-    if not source or "://" in source or source.split(":", 1)[0] in ("sklearn", "simulate"):
-        return
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise DataError(f"{source}: file not found")
-    if path.is_dir():
-        raise DataError(f"{source}: is a directory, not a data file")
 
 
 def _result_storage(tracking_uri: str | None) -> None:

@@ -350,6 +350,7 @@ def run_table(tracker, limit: int, run_ids: list[str] | None = None) -> list[dic
             "prefect_flow_run_id": d.tags.get("prefect.flow_run_id"),
             "val_path": [c.data.metrics.get(f"val_{metric}") for c in its],
             "iteration_run_ids": [c.info.run_id for c in its],
+            "reason": d.tags.get("failure_reason") or d.tags.get("goal_shortfall"),
         })
     return rows
 
@@ -424,6 +425,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
               f"{_fmt(r['val']):>7}  {_fmt(r['test']):>7}  {_fmt(r['rows']):>6}  "
               f"{_fmt(r['synthetic_share'], '.0%'):>5}  {_fmt(r['label_cost'], 'g'):>6}  {r['seconds']:>6.1f}  "
               f"{model}" + ("" if r["status"] == "FINISHED" else f"  [{r['status']}]"))
+        if r["status"] in ("FAILED", "KILLED"):  # why it ended early, on its own line: the reason is the point of the row
+            reason = " ".join((r["reason"] or "no reason recorded").split())
+            print(f"{'':<8}  {r['status'].lower()}: {reason[:200] + ('…' if len(reason) > 200 else '')}")
     if retrains:
         _print_retrains(retrains)
     _print_links(tracker, rows)
