@@ -8,7 +8,9 @@ exit with status 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import signal
 import sys
 from typing import Any
@@ -34,13 +36,50 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class Parser(argparse.ArgumentParser):
+    """No abbreviated flags (`--tar` is not `--target`), and a close match offered for a mistyped flag or command.
+
+    Every subcommand's parser is one of these too (`add_subparsers(parser_class=Parser)`), so its errors show
+    its own usage.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        invalid = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if invalid:
+            choices = re.findall(r"'([^']*)'", invalid.group(3))
+            close = difflib.get_close_matches(invalid.group(2), choices, n=1, cutoff=0.5)
+            if close:
+                message = f"{message}; did you mean {close[0]!r}?"
+        super().error(message)
+
+    def unknown_arguments(self, extras: list[str]):
+        """Refuse arguments this parser does not know, with the flag each was probably meant to be."""
+        hints = []
+        for arg in extras:
+            flag = arg.split("=", 1)[0]
+            close = difflib.get_close_matches(flag, list(self._option_string_actions), n=1, cutoff=0.6) \
+                if flag.startswith("-") else []
+            if close:
+                hints.append((flag, close[0]))
+        message = "unrecognized arguments: " + " ".join(extras)
+        if len(hints) == 1:
+            message += f"; did you mean {hints[0][1]}?"
+        elif hints:
+            message += "; did you mean " + ", ".join(f"{good} (for {bad})" for bad, good in hints) + "?"
+        self.error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="synthloop",
         description="Run the ML development cycle (collect → annotate → train → validate → test) as a Prefect "
                     "flow that goes back on its own when validation falls short, recorded in MLflow.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     run = sub.add_parser("run", help="run the development cycle (no arguments: the embedded default scenario)",
                          formatter_class=HelpFormatter)
@@ -213,6 +252,13 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def _raise_interrupt(signum, frame):  # SIGTERM ends the run like Ctrl-C: runs are closed, not left RUNNING
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -222,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_defaults()
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # answered by the subcommand's own parser, so its usage is shown
+        parser_of = _subparsers(parser).get(args.command, parser) if args.command else parser
+        parser_of.unknown_arguments(extras)
     if not args.command:
         parser.print_help()
         return 0
