@@ -89,7 +89,7 @@ def retrain(config: Config | None = None) -> dict[str, Any]:
         champion_uri = f"models:/{name}/{champ_version}" if champ else None
         comparison = compare_models(collected, summary["model_uri"], champion_uri, metric, tracker.uri)
         outcome = promote_if_better(client, name, challenger_version, comparison, metric, cfg.retrain.margin,
-                                    champ_version, same_rows)
+                                    champ_version, same_rows, goal_met=summary["goal_met"])
         say(f"retrain: {outcome['reason']}")
 
         result = {

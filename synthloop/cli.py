@@ -169,16 +169,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flows.develop import develop
 
     summary = develop(config)
+    note = _registration_note(summary)
     if args.json:
         keep = ("iterations", "test_metrics", "goal_met", "mlflow_run_id", "prefect_flow_run_id", "goal_metric",
                 "best_iteration", "best_model", "val_test_gap", "label_cost", "registered_version", "tracking_uri",
                 "seconds")
-        print(json.dumps({k: summary[k] for k in keep}, default=str))
+        print(json.dumps({**{k: summary[k] for k in keep}, "registration": note}, default=str))
     else:
-        print(_human_summary(summary))
+        print(_human_summary(summary, note))
         if servers:
             print(live_links(servers, summary))
     return 0
+
+
+def _registration_note(summary: dict[str, Any]) -> str | None:
+    """What the run's registered version is now (the champion, or why not), read from the registry."""
+    from synthloop import registry
+
+    if not summary.get("registered_version"):
+        return None
+    try:
+        client = registry.client_for(summary["tracking_uri"])
+        return registry.registration_note(client, summary["registered_model"], summary["registered_version"])
+    except Exception as exc:  # the run is recorded; only this line is missing
+        return f"(could not read the registry: {type(exc).__name__})"
 
 
 def _result_storage(tracking_uri: str | None) -> None:
@@ -211,7 +225,7 @@ def _quiet_logs(verbose: bool) -> None:
         logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
 
 
-def _human_summary(s: dict[str, Any]) -> str:
+def _human_summary(s: dict[str, Any], registration: str | None = None) -> str:
     metric = s["goal_metric"]
     lines = [
         "",
@@ -232,7 +246,8 @@ def _human_summary(s: dict[str, Any]) -> str:
     lines += [
         "",
         f"MLflow   run {s['mlflow_run_id']} in {s['tracking_uri']}",
-        f"         model {s['registered_model']} version {s['registered_version']}" if s["registered_version"] else "",
+        f"         model {s['registered_model']} version {s['registered_version']}" if s["registered_version"] else None,
+        f"         {registration}" if registration else None,
         f"         `synthloop ui` (or `mlflow ui --backend-store-uri {s['tracking_uri']}`), then open "
         f"http://127.0.0.1:5000/#/experiments/{s['mlflow_experiment_id']}/runs/{s['mlflow_run_id']}",
         f"Prefect  flow run '{s['prefect_flow_run_name']}' ({s['prefect_flow_run_id']})",
