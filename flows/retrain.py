@@ -19,8 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from synthloop.config import Config
-from tasks.collect import collect_data
-from tasks.retrain import compare_models, measure_drift, promote_if_better, save_reference
+from synthloop.tasks.collect import collect_data
+from synthloop.tasks.retrain import compare_models, measure_drift, promote_if_better, save_reference
 
 
 @flow(name="retrain", log_prints=False)
@@ -34,7 +34,7 @@ def retrain(config: Config | None = None) -> dict[str, Any]:
         A summary: promoted, reason, champion and challenger versions and scores, drift per feature,
         and the develop subflow's summary under "develop".
     """
-    from flows.develop import develop
+    from synthloop.flows.develop import develop
     from synthloop import drift as drift_lib
     from synthloop import registry
     from synthloop.errors import ConfigError

@@ -166,7 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from synthloop.ui import attach, live_links
 
     servers = attach(config.tracking.tracking_uri)  # servers `synthloop ui` started: the run appears there live
-    from flows.develop import develop
+    from synthloop.flows.develop import develop
 
     summary = develop(config)
     note = _registration_note(summary)

@@ -181,7 +181,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 # serve / retrain --------------------------------------------------------------------------------------
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from deployments.serve import check_schedule, serve_retrain
+    from synthloop.deployments.serve import check_schedule, serve_retrain
     from synthloop import ui
 
     config = _config(args)
@@ -209,7 +209,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     config = _config(args)
     state = ui.attach(config.tracking.tracking_uri)
     _quiet()
-    from flows.retrain import retrain
+    from synthloop.flows.retrain import retrain
 
     result = retrain(config)
     if args.json:

@@ -10,7 +10,7 @@ from synthloop.config import DataConfig, SyntheticConfig
 from synthloop.faults import inject
 from synthloop.splits import LabelPool, frame_digest, labelled_subset, split_frame
 from synthloop.types import Collected, Schema
-from tasks.cache import COLLECT_CACHE, STAGE_CACHE, retry_unless_bad_input
+from synthloop.tasks.cache import COLLECT_CACHE, STAGE_CACHE, retry_unless_bad_input
 
 
 @task(name="collect", task_run_name="collect-real-data", retries=3, retry_delay_seconds=[1, 5, 15],

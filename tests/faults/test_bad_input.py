@@ -85,7 +85,7 @@ def test_bad_input_is_not_retried(in_process, counts, prefect_api):
     go bad between that check and the collect stage.
     """
     from tests.faults.conftest import prefect_flow_run
-    from flows.develop import develop
+    from synthloop.flows.develop import develop
     from synthloop.config import Config
     from synthloop.errors import DataError
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from flows.develop import develop
+from synthloop.flows.develop import develop
 from synthloop.config import Config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

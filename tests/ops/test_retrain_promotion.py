@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from flows.retrain import retrain
+from synthloop.flows.retrain import retrain
 from synthloop import registry
 from synthloop.config import Config
 
@@ -86,7 +86,7 @@ def test_champion_changes_only_when_the_challenger_is_better(tmp_path, mlflow_ur
 
 
 def test_a_challenger_that_missed_its_goal_is_never_promoted(tmp_path, mlflow_uri, client):
-    from tasks.retrain import promote_if_better
+    from synthloop.tasks.retrain import promote_if_better
 
     comparison = {"challenger": {"accuracy": 0.99}, "champion": None}
     outcome = promote_if_better(client, "m", "1", comparison, "accuracy", 0.0, None, True, goal_met=False)
