@@ -264,6 +264,10 @@ def _load_sql(url: str, table: str | None, query: str | None) -> tuple[pd.DataFr
         on_disk = database and database != ":memory:" and not database.startswith("file:")
         if on_disk and not Path(database).is_file():
             raise _error(name, f"database file {database!r} not found")
+        # A local file takes no credentials: arguments such as ?token= (kept for a server database in the same
+        # config) mean nothing to it. The driver would ignore them anyway, with an SAWarning; drop them here.
+        ignored = [k for k in parsed.query if k not in _PYSQLITE_ARGS]
+        parsed = parsed.difference_update_query(ignored)
     try:
         engine = sa.create_engine(parsed)
     except sa_exc.NoSuchModuleError:
@@ -293,6 +297,11 @@ def _load_sql(url: str, table: str | None, query: str | None) -> tuple[pd.DataFr
     finally:
         engine.dispose()
     return df, label
+
+
+#: Query arguments SQLAlchemy's pysqlite dialect reads from a sqlite:/// URL (the others it ignores with a warning).
+_PYSQLITE_ARGS = {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri",
+                  "mode", "cache", "nolock", "immutable", "vfs", "modeof"}
 
 
 def _hide_password(text: str, password: Any) -> str:
