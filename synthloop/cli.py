@@ -170,16 +170,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     summary = develop(config)
     note = _registration_note(summary)
+    links = summary.get("links") or _story_links(summary, config)
+    base = (servers or {}).get("mlflow", {}).get("url") or "http://127.0.0.1:5000"
     if args.json:
         keep = ("iterations", "test_metrics", "goal_met", "mlflow_run_id", "prefect_flow_run_id", "goal_metric",
                 "best_iteration", "best_model", "val_test_gap", "label_cost", "registered_version", "tracking_uri",
                 "seconds")
-        print(json.dumps({**{k: summary[k] for k in keep}, "registration": note}, default=str))
+        print(json.dumps({**{k: summary[k] for k in keep}, "registration": note,
+                          "links": {k: f"{base}/{v}" for k, v in links.items()}}, default=str))
     else:
-        print(_human_summary(summary, note))
+        print(_human_summary(summary, note, {k: f"{base}/{v}" for k, v in links.items()}))
         if servers:
             print(live_links(servers, summary))
     return 0
+
+
+def _story_links(summary: dict[str, Any], config) -> dict[str, str]:
+    """The run's story written where users look (see `records.tell_story`), and the links to it."""
+    from synthloop import records
+    from synthloop.tracking import Tracker
+
+    try:
+        return records.tell_story(Tracker(summary["tracking_uri"], config.tracking.experiment), summary)
+    except Exception as exc:  # the run is recorded; only its description is missing
+        print(f"synthloop: note: the run's description could not be written ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return {}
 
 
 def _registration_note(summary: dict[str, Any]) -> str | None:
@@ -225,7 +241,7 @@ def _quiet_logs(verbose: bool) -> None:
         logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
 
 
-def _human_summary(s: dict[str, Any], registration: str | None = None) -> str:
+def _human_summary(s: dict[str, Any], registration: str | None = None, links: dict[str, str] | None = None) -> str:
     metric = s["goal_metric"]
     lines = [
         "",
@@ -249,7 +265,11 @@ def _human_summary(s: dict[str, Any], registration: str | None = None) -> str:
         f"         model {s['registered_model']} version {s['registered_version']}" if s["registered_version"] else None,
         f"         {registration}" if registration else None,
         f"         `synthloop ui` (or `mlflow ui --backend-store-uri {s['tracking_uri']}`), then open "
-        f"http://127.0.0.1:5000/#/experiments/{s['mlflow_experiment_id']}/runs/{s['mlflow_run_id']}",
+        + (links or {}).get("run", f"http://127.0.0.1:5000/#/experiments/{s['mlflow_experiment_id']}/runs/"
+                                   f"{s['mlflow_run_id']}") + " (its description tells the story)",
+        f"         compare its iterations: {links['compare']}" if links and links.get("compare") else None,
+        f"         runs table with {s['goal_metric']}, test, goal_met, label cost: {links['runs']}"
+        if links and links.get("runs") else None,
         f"Prefect  flow run '{s['prefect_flow_run_name']}' ({s['prefect_flow_run_id']})",
         f"         `synthloop ui` (or `prefect server start`), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{s['prefect_flow_run_id']}",
