@@ -44,6 +44,12 @@ def add_commands(sub) -> None:
     store_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
+    resume = sub.add_parser("resume", formatter_class=fmt,
+                            help="resume a paused flow run (human labels filled in) on its Prefect server")
+    resume.add_argument("flow_run", metavar="FLOW_RUN_ID", help="the paused run's Prefect flow-run id")
+    store_options(resume, config=False)
+    resume.set_defaults(handler=_cmd_resume)
+
     retrain = sub.add_parser("retrain", formatter_class=fmt,
                              help="retrain once now: drift, develop a challenger, promote only if better")
     retrain.add_argument("--json", action="store_true", help="print one JSON line with the outcome on stdout")
@@ -179,10 +185,26 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from synthloop import ui
+
+    _quiet()
+    api = ui.resume_run(args.flow_run, args.tracking_uri)
+    print(f"resumed flow run {args.flow_run} on {api}: it reads the label file back (a bad file pauses it again; "
+          "its log says why)", file=sys.stderr)
+    return 0
+
+
 # serve / retrain --------------------------------------------------------------------------------------
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from synthloop.deployments.serve import check_schedule, serve_retrain
+    import signal
+
     from synthloop import ui
+    from synthloop.deployments.serve import check_schedule, serve_retrain
+
+    # Ctrl-C stops serving however it was started: a process started in the background by a script inherits
+    # SIGINT ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     config = _config(args)
     cron, tz = args.cron or config.retrain.cron, args.timezone or config.retrain.timezone
