@@ -209,6 +209,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
     cron, tz = args.cron or config.retrain.cron, args.timezone or config.retrain.timezone
     check_schedule(cron, tz)
+    _check_source(config)
     ui.attach(config.tracking.tracking_uri)
     if not os.environ.get("PREFECT_API_URL"):
         raise ui.ServerError("serve needs a Prefect server: run `synthloop ui` in another terminal first "
@@ -225,10 +226,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_source(config) -> None:
+    """A typo in the source, target, columns or goal is answered before any run (see synthloop/preflight.py)."""
+    from synthloop.preflight import check_run
+
+    check_run(config)
+
+
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from synthloop import ui
 
     config = _config(args)
+    _check_source(config)
     state = ui.attach(config.tracking.tracking_uri)
     _quiet()
     from synthloop.flows.retrain import retrain
