@@ -89,7 +89,7 @@ def test_a_challenger_that_missed_its_goal_is_never_promoted(tmp_path, mlflow_ur
     from synthloop.tasks.retrain import promote_if_better
 
     comparison = {"challenger": {"accuracy": 0.99}, "champion": None}
-    outcome = promote_if_better(client, "m", "1", comparison, "accuracy", 0.0, None, True, goal_met=False)
+    outcome = promote_if_better.fn(client, "m", "1", comparison, "accuracy", 0.0, None, True, goal_met=False)
     assert not outcome["promoted"] and "missed its goal" in outcome["reason"] and "no champion yet" in outcome["reason"]
 
 
