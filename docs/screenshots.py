@@ -1,6 +1,7 @@
 """Screenshots of both UIs showing a run of the default scenario (not run by the tests).
 
-    python docs/screenshots.py            # writes docs/prefect-ui.png, docs/mlflow-ui.png, docs/mlflow-compare.png
+    python docs/screenshots.py            # writes docs/prefect-ui.png, docs/mlflow-ui.png, docs/mlflow-run.png,
+                                          # docs/mlflow-compare.png
 
 Needs Debian's `chromium` package (`apt-get install -y chromium`). It starts `synthloop ui` in a
 temporary project, runs `synthloop run` there (so the run appears in both UIs), photographs the pages
@@ -65,18 +66,15 @@ def main() -> int:
         run = subprocess.run([sys.executable, "-m", "synthloop", "run", "--json"], cwd=project, env=env,
                              check=True, capture_output=True, text=True)
         summary = json.loads(run.stdout.strip().splitlines()[-1])
-        prefect, mlflow = state["prefect"]["url"], state["mlflow"]["url"]
-        exp = state["experiment_id"]
+        prefect = state["prefect"]["url"]
         args.out.mkdir(parents=True, exist_ok=True)
         shoot(browser, f"{prefect}/runs/flow-run/{summary['prefect_flow_run_id']}", args.out / "prefect-ui.png")
-        shoot(browser, f"{mlflow}/#/experiments/{exp}/runs", args.out / "mlflow-ui.png")
-        from mlflow import MlflowClient
-
-        client = MlflowClient(state["tracking_uri"])
-        its = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{summary['mlflow_run_id']}' "
-                                        "and params.iteration != ''")
-        ids = json.dumps([r.info.run_id for r in its], separators=(",", ":"))
-        shoot(browser, f'{mlflow}/#/compare-runs?runs={ids}&experiments=["{exp}"]', args.out / "mlflow-compare.png")
+        links = summary["links"]  # the links `synthloop run` prints, on the live MLflow UI
+        # MLflow's assistant panel opens on a localhost UI in every fresh browser profile (no URL or server setting
+        # closes it): the pages are shot wide enough that the table and the story stay in view beside it.
+        shoot(browser, links["runs"], args.out / "mlflow-ui.png", size="2100,950")  # goal/test metric, goal_met, cost
+        shoot(browser, links["run"], args.out / "mlflow-run.png", size="1700,1900")  # the description tells the story
+        shoot(browser, links["compare"], args.out / "mlflow-compare.png")  # its iterations side by side
     finally:
         if ui.poll() is None:
             ui.send_signal(signal.SIGINT)

@@ -139,18 +139,23 @@ def story_markdown(summary: dict[str, Any], experiment_id: str, plots: list[str]
     threshold = summary.get("goal_threshold")
     goal = f"{metric} {'>=' if _higher(metric) else '<='} {threshold:g}" if threshold is not None else \
         f"{metric} clearly better than the baseline"
-    verdict = "**goal met**" if summary["goal_met"] else f"**goal NOT met** — {esc(summary.get('shortfall') or '')}"
-    lines = [f"### {verdict}", "", f"Goal: {goal} on validation. Best iteration {summary.get('best_iteration')}: "
-             f"`{esc(summary.get('best_model', ''))}`.", "",
+    test = summary["test_metrics"].get(metric, float("nan"))
+    best = next((it for it in summary["iterations"] if it["iteration"] == summary.get("best_iteration")), None)
+    val = best["val_metrics"].get(metric, float("nan")) if best else float("nan")
+    # The UI shows the first lines of a description folded: the verdict and the table come first.
+    verdict = "goal met" if summary["goal_met"] else "goal NOT met"
+    lines = [f"### {verdict} — test {metric} {test:.4f} (validation {val:.4f}; goal: {goal})", "",
              f"| iteration | validation {metric} | rows (real+synthetic) | decision | reason |", "|---|---|---|---|---|"]
     for it in summary["iterations"]:
         rows = f"{it.get('train_rows', '')}+{it.get('synthetic_rows', 0)}"
         lines.append(f"| {it['iteration']} | {it['val_metrics'].get(metric, float('nan')):.4f} | {rows} | "
                      f"{esc(it['decision'])} | {esc(it['reason'])} |")
-    test = summary["test_metrics"].get(metric, float("nan"))
     gap = summary.get("val_test_gap")
     lines += ["", f"**Test** (the sealed split, opened once): {metric} {test:.4f}"
               + (f" — validation − test gap {gap:+.4f}" if gap is not None else "") + "."]
+    if not summary["goal_met"] and summary.get("shortfall"):
+        lines += ["", f"**Why the goal was not met**: {esc(summary['shortfall'])}."]
+    lines += ["", f"**Chosen model**: iteration {summary.get('best_iteration')}, `{esc(summary.get('best_model', ''))}`."]
     if ledger:
         total = sum(cost for _, cost in ledger.values())
         parts = "; ".join(f"{src}: {int(n)} labels, {cost:g}" for src, (n, cost) in ledger.items())
@@ -172,8 +177,8 @@ def runs_view(metric: str) -> tuple[str, dict[str, Any]]:
     key = f"synthloop-{metric}"
     state = {"orderByKey": "attributes.start_time", "orderByAsc": False,
              "selectedColumns": [f"metrics.`val_{metric}`", f"metrics.`test_{metric}`", "tags.`goal_met`",
-                                 "metrics.`label_cost`", "metrics.`iterations`", "tags.`decision`",
-                                 "attributes.`Description`", "attributes.`Models`"]}
+                                 "metrics.`label_cost`", "metrics.`iterations`",
+                                 "attributes.`Models`"]}
     return key, state
 
 
@@ -206,9 +211,10 @@ def tell_story(tracker, summary: dict[str, Any]) -> dict[str, str]:
     client.set_experiment_tag(exp, EXPERIMENT_KIND_TAG, "custom_model_development")
     client.set_experiment_tag(exp, SHARED_VIEW_TAG + key, json.dumps(state, separators=(",", ":")))
     ids = json.dumps([c.info.run_id for c in iterations], separators=(",", ":"))
-    return {"run": f"#/experiments/{exp}/runs/{run}",
-            "compare": f"#/compare-runs?runs={ids}&experiments=[\"{exp}\"]",
-            "runs": f"#/experiments/{exp}/runs?viewStateShareKey={key}&workflowType=machine_learning"}
+    ml = "workflowType=machine_learning"  # the UI's model-training mode (its default is GenAI)
+    return {"run": f"#/experiments/{exp}/runs/{run}?{ml}",
+            "compare": f"#/compare-runs?runs={ids}&experiments=[\"{exp}\"]&{ml}",
+            "runs": f"#/experiments/{exp}/runs?viewStateShareKey={key}&{ml}"}
 
 
 def _ledger_totals(metrics: dict[str, float]) -> dict[str, tuple[float, float]]:

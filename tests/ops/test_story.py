@@ -51,6 +51,6 @@ def test_the_story_of_a_run_that_met_its_goal():
                                "decision": "stop", "reason": "goal met | on validation"}],
                "test_metrics": {"rmse": 530.0}, "registered_version": None}
     md = records.story_markdown(summary, "7", ["plots/residuals.png"])
-    assert md.startswith("### **goal met**") and "Goal: rmse <= 600 on validation" in md
+    assert md.startswith("### goal met — test rmse 530.0000 (validation 512.2500; goal: rmse <= 600)")
     assert "| 1 | 512.2500 | 80+40 | stop | goal met / on validation |" in md
     assert "[residuals](#/experiments/7/runs/r1/artifacts/plots/residuals.png)" in md and "Labels" not in md
