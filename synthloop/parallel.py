@@ -75,9 +75,13 @@ class TrialPlan:
 
 
 def local_cluster_kwargs(n_workers: int) -> dict[str, Any]:
-    """A LocalCluster of process workers, one task at a time each, bound to 127.0.0.1, no dashboard."""
+    """A LocalCluster of process workers, one task at a time each, bound to 127.0.0.1, no dashboard.
+
+    The scheduler serves its HTTP routes (health, metrics) even without a dashboard, on port 8787 unless told
+    otherwise: a free port instead, so a second cluster on the machine neither collides nor warns.
+    """
     return {"n_workers": n_workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
-            "dashboard_address": None}
+            "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
 
 
 def check_address(address: str) -> str:
