@@ -48,6 +48,7 @@ class _Loop:
     book: Any = None  # synthloop.labelling.LabelBook: votes, and the truth in simulations (never read by decisions)
     flagged: pd.Index | None = None  # train rows the last label audit flagged
     label_dir: Any = None
+    deadline: float | None = None  # time.monotonic() at which the loop's time budget is spent
 
 
 @flow(name="develop", log_prints=False)
@@ -112,8 +113,9 @@ class _Say:
 def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, flow_run_id: str,
            flow_run_name: str) -> dict[str, Any]:
     from synthloop.annotation import Ledger
+    from synthloop.config import auto_time_budget
     from synthloop.env import default_threads
-    from synthloop.judge import goal_metric, oriented
+    from synthloop.judge import gain_noise, goal_metric, needed_gain, oriented
     from synthloop.models import default_spec
     from synthloop.policy import RuleBasedPolicy, Step
     from synthloop.splits import encode_target
@@ -157,7 +159,13 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     if cfg.data.strategy == "pretrain_finetune":
         state.pretrained = _pretrain(cfg, state, schema, threads, seed, say)
         state.pretrained_family = state.spec.family
-    policy = RuleBasedPolicy(cfg.loop.min_improvement)
+    open_ended = cfg.goal.threshold is None
+    policy = RuleBasedPolicy(cfg.loop.min_improvement, open_ended=open_ended)
+    budget = cfg.loop.time_budget_s or auto_time_budget(int(collected.lineage["rows"]))
+    state.deadline = started + budget
+    if open_ended:
+        say(f"  goal: no threshold — the loop goes on while its moves pay on validation, within {budget:.0f}s "
+            f"(loop.time_budget_s) and {cfg.loop.max_iterations} iterations")
     history: list[Step] = []
     iterations: list[dict[str, Any]] = []
     action_in = "start"
@@ -179,18 +187,27 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         state.flagged = _flagged(report, state)
         looks += 1
         score = oriented(metric, report.score)
-        history.append(Step(it, action_in, score))
+        needed = 0.0
+        if state.best is not None:
+            ref = state.best["report"]
+            needed = max(needed_gain(metric, cfg.loop.min_improvement, state.best["score"]),
+                         gain_noise(metric, report.row_losses, ref.row_losses, ref.score, y_val))
+        history.append(Step(it, action_in, score, needed))
         if state.best is None or score > state.best["score"] + 1e-12:
             state.best = {"score": score, "iteration": it, "trained": trained, "report": report,
                           "spec": state.spec, "synthetic": state.synthetic}
 
         decision = policy.decide(report, history, _options(cfg, state, ledger))
         elapsed = time.monotonic() - started
+        stopped_by = decision.evidence.get("stopped_by", "goal_met" if decision.stops else None)
+        lead = f"{report.shortfall}; " if report.shortfall else ""
         if not decision.stops and it == cfg.loop.max_iterations:
-            decision = Decision("stop", "test", f"{report.shortfall}; max_iterations ({it}) reached "
+            stopped_by = "max_iterations"
+            decision = Decision("stop", "test", f"{lead}max_iterations ({it}) reached "
                                 f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
-        elif not decision.stops and cfg.loop.time_budget_s and elapsed > cfg.loop.time_budget_s:
-            decision = Decision("stop", "test", f"{report.shortfall}; time budget {cfg.loop.time_budget_s:g}s spent "
+        elif not decision.stops and elapsed > budget:
+            stopped_by = "time_budget"
+            decision = Decision("stop", "test", f"{lead}time budget {budget:.0f}s spent "
                                 f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
 
         record = {"iteration": it, "action_in": action_in, "metric": metric, "val_metrics": report.metrics,
@@ -224,6 +241,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                                  "iterations": len(iterations), "best_iteration": best["iteration"],
                                  "goal_met": float(goal_met)})
     tracker.set_tags(parent, {"goal_met": str(goal_met).lower(), "test_opened_at": sealed.opened_at,
+                              "stopped_by": stopped_by,
                               "best_model": best["spec"].describe(), "best_iteration": best["iteration"]})
     if not goal_met:
         tracker.set_tags(parent, {"goal_shortfall": best["report"].shortfall})
@@ -244,7 +262,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         "shortfall": best["report"].shortfall, "mlflow_run_id": parent, "mlflow_experiment_id": tracker.experiment_id,
         "tracking_uri": tracker.uri, "model_uri": model_uri, "registered_model": cfg.tracking.registered_model,
         "registered_version": version, "prefect_flow_run_id": flow_run_id, "prefect_flow_run_name": flow_run_name,
-        "seconds": round(time.monotonic() - started, 2),
+        "seconds": round(time.monotonic() - started, 2), "stopped_by": stopped_by, "time_budget_s": budget,
     }
     say(f"test (opened once): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "
         f"goal {'met' if goal_met else 'NOT met: ' + best['report'].shortfall}")
@@ -325,6 +343,7 @@ def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, traine
            it: int, threads: int, seed: int, retry: dict, say: _Say) -> None:
     """Go back to the stage the decision names and redo only what it changes."""
     from synthloop import design
+    from synthloop.config import HIGHER_IS_BETTER
 
     state.moves[decision.action] = state.moves.get(decision.action, 0) + 1
     if decision.action == "collect_labels":
@@ -363,19 +382,29 @@ def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, traine
     elif decision.action == "change_design":
         from flows.trials import record_search, search_designs
 
-        candidates = design.design_candidates(state.spec, state.tried_families, cfg.model.n_estimators,
-                                              cfg.model.learning_rate, cfg.model.max_depth, seed=seed)
+        candidates = design.design_candidates(state.spec, schema, data.y, trials=cfg.model.search_trials, seed=seed)
+        # The search may spend about half of what is left of the loop's budget: the chosen design is still to be
+        # fitted and validated, and later moves need their share.
+        now = time.monotonic()
+        deadline = now + 0.5 * max(0.0, state.deadline - now) if state.deadline else None
         search = search_designs(data, candidates, schema, metric, it, threads=threads, seed=seed,
                                 current_family=state.spec.family, current=state.spec,
                                 address=cfg.dask.address,
-                                parallel=cfg.dask.parallel_trials, say=say)
+                                parallel=cfg.dask.parallel_trials, say=say, deadline=deadline)
         record_search(tracker, parent, it, metric, search)
-        choice, runner_up = search["choice"], search["runner_up"]
+        choice, runner_up, single = search["choice"], search["runner_up"], search["single"]
         state.spec = choice["spec"]
         state.tried_families.update(t["spec"].family for t in search["ranked"])
-        shown = f"{runner_up['label']} (CV {runner_up['score']:.4f})" if runner_up else "none"
-        say(f"  train: design search by {choice['folds']}-fold CV on train → {choice['label']} "
-            f"(CV {choice['score']:.4f}); runner-up {shown}")
+        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        shown = f"{runner_up['label']} (CV {metric} {sign * runner_up['score']:.4f})" if runner_up else "none"
+        say(f"  train: design search, {len(search['ranked'])} designs by {choice['folds']}-fold CV on train "
+            f"(validation not looked at) → {choice['label']} (CV {metric} {sign * choice['score']:.4f}); "
+            f"runner-up {shown}")
+        if search.get("ensemble") and choice["spec"].family == "ensemble":
+            say(f"  train: ensemble selection on out-of-fold predictions: {choice['spec'].describe()}")
+        elif search.get("ensemble"):
+            say(f"  train: the ensemble (CV {sign * search['ensemble']['score']:.4f}) did not beat the best single "
+                f"design {single['label']}: kept the single design")
     elif decision.action == "train_longer":
         state.spec = design.train_longer(state.spec)
         say(f"  train: longer — {state.spec.describe()}")

@@ -56,7 +56,7 @@ def pretrain_model(X: pd.DataFrame, y: np.ndarray, spec: ModelSpec, schema: Sche
 
 @task(name="design", task_run_name="design-search-it{iteration}", cache_policy=NO_CACHE)
 def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema, metric: str, iteration: int,
-                  threads: int, seed: int) -> list[dict]:
+                  threads: int, seed: int, folds: int | None = None, deadline: float | None = None) -> list[dict]:
     """Judge candidate designs by cross-validation on train, one after another in this process.
 
     Validation is not looked at. Each fit uses `threads` threads (OpenMP pools capped to match). The
@@ -64,18 +64,27 @@ def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema
 
     Args:
         data: Training rows.
-        candidates: Designs to try.
+        candidates: Designs to try, most promising first.
         schema: Column kinds and task.
         metric: The goal metric.
         iteration: Loop iteration.
         threads: Threads each fit may use.
         seed: Random seed.
+        folds: CV folds (default: `synthloop.design.folds_for` the rows).
+        deadline: A `time.monotonic()` value after which no new trial starts (the first two always run).
     Returns:
         One dict per trial (spec, label, mean and std of the CV score oriented so higher is better,
-        seconds, threads, worker "in-process"), best first.
+        out-of-fold predictions, rounds, seconds, threads, worker "in-process"), best first.
     """
-    from synthloop.design import cv_rows, rank_trials, run_trial
+    import time
+
+    from synthloop.design import cv_rows, folds_for, rank_trials, run_trial
 
     X, y = cv_rows(data.X, data.y, seed)
-    trials = [run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed) for spec in candidates]
+    folds = folds or folds_for(len(y))
+    trials = []
+    for spec in candidates:
+        if deadline is not None and len(trials) >= 2 and time.monotonic() > deadline:
+            break
+        trials.append(run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds))
     return rank_trials(trials)["ranked"]
