@@ -125,6 +125,7 @@ def record_search(tracker, parent: str, iteration: int, metric: str, search: dic
     """Every trial as an MLflow child run of the flow's run (params, CV score, rank, where it ran), the
     choice and the runner-up tagged, and the whole search as `design/search-it{N}.json` on the parent."""
     from synthloop.config import HIGHER_IS_BETTER
+    from synthloop.design import design_params
 
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     plan = search["plan"]
@@ -153,12 +154,3 @@ def record_search(tracker, parent: str, iteration: int, metric: str, search: dic
                               "folds": search["choice"]["folds"], "trials": rows},
                      f"design/search-it{iteration}.json")
 
-
-def design_params(spec) -> dict[str, Any]:
-    """A design as MLflow params: its family and settings; an ensemble's members by label and weight."""
-    if spec.family == "ensemble":
-        from synthloop.design import trial_label
-
-        return {"family": "ensemble", **{f"member_{i}": f"{w:g} × {trial_label(m)}"
-                                         for i, (m, w) in enumerate(zip(spec.params["members"], spec.params["weights"]))}}
-    return {"family": spec.family, **spec.params}

@@ -160,6 +160,14 @@ def trial_label(spec: ModelSpec) -> str:
     return "-".join([spec.family, *parts])
 
 
+def design_params(spec: ModelSpec) -> dict[str, Any]:
+    """A design as MLflow params: its family and settings; an ensemble's members by label and weight."""
+    if spec.family == "ensemble":
+        return {"family": "ensemble", **{f"member_{i}": f"{w:g} × {trial_label(m)}"
+                                         for i, (m, w) in enumerate(zip(spec.params["members"], spec.params["weights"]))}}
+    return {"family": spec.family, **spec.params}
+
+
 def cv_rows(X: pd.DataFrame, y: np.ndarray, seed: int, max_rows: int = MAX_CV_ROWS) -> tuple[pd.DataFrame, np.ndarray]:
     """The rows trials cross-validate on: all of them, or a seeded sample of `max_rows`."""
     if len(y) <= max_rows:
