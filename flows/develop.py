@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,35 +19,20 @@ from prefect.context import get_run_context
 
 from synthloop import records
 from synthloop.config import Config
+from synthloop.loop import LoopState, bound, labels_bought, row_price
 from synthloop.types import Decision
 from tasks import cache
 from tasks.annotate import annotate_rows, human_labels, reannotate_rows
-from tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
+from tasks.collect import (
+    assess_synthetic,
+    collect_data,
+    collect_pretrain_data,
+    select_pool_rows,
+    synthesize_rows,
+)
 from tasks.evaluate import evaluate_on_holdout
 from tasks.train import pretrain_model, train_model
 from tasks.validate import validate_model
-
-
-@dataclass
-class _Loop:
-    """What the loop carries from one iteration to the next (flow-local; never handed to the policy)."""
-
-    labelled: pd.DataFrame
-    origin: np.ndarray
-    pool: Any
-    spec: Any
-    synthetic: tuple[pd.DataFrame, pd.Series] | None = None
-    synthetic_report: dict[str, float] | None = None
-    pretrained: Any = None
-    pretrained_family: str | None = None
-    val: pd.DataFrame | None = None
-    tried_families: set[str] = field(default_factory=set)
-    moves: dict[str, int] = field(default_factory=dict)
-    best: dict[str, Any] | None = None
-    book: Any = None  # synthloop.labelling.LabelBook: votes, and the truth in simulations (never read by decisions)
-    flagged: pd.Index | None = None  # train rows the last label audit flagged
-    label_dir: Any = None
-    deadline: float | None = None  # time.monotonic() at which the loop's time budget is spent
 
 
 @flow(name="develop", log_prints=False)
@@ -115,9 +99,9 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     from synthloop.annotation import Ledger
     from synthloop.config import auto_time_budget
     from synthloop.env import default_threads
-    from synthloop.judge import gain_noise, goal_metric, needed_gain, oriented
+    from synthloop.judge import goal_metric, oriented
     from synthloop.models import default_spec
-    from synthloop.policy import RuleBasedPolicy, Step
+    from synthloop.policy import RuleBasedPolicy
     from synthloop.splits import encode_target
 
     started = time.monotonic()
@@ -144,7 +128,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     X_val = collected.val[schema.features]
     y_val = encode_target(collected.val[schema.target], schema)
     family = cfg.model.family if cfg.model.family != "auto" else "xgboost"
-    state = _Loop(labelled=collected.train, origin=np.full(len(collected.train), "real", dtype=object),
+    state = LoopState(labelled=collected.train, origin=np.full(len(collected.train), "real", dtype=object),
                   pool=collected.pool, spec=default_spec(family, n_estimators=cfg.model.n_estimators,
                                                          learning_rate=cfg.model.learning_rate,
                                                          max_depth=cfg.model.max_depth,
@@ -154,7 +138,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     ledger = Ledger(cfg.annotation.budget)
     state.book, state.label_dir = _label_book(cfg, collected, tracker, flow_run_id)
     if cfg.data.strategy == "from_scratch":
-        ledger.book("pool", 0, len(collected.train), _row_price(cfg), kind="row+label")
+        ledger.book("pool", 0, len(collected.train), row_price(cfg), kind="row+label")
         say(f"  from scratch: bought {len(collected.train)} rows with labels for {ledger.spent:g}")
     if cfg.data.strategy == "pretrain_finetune":
         state.pretrained = _pretrain(cfg, state, schema, threads, seed, say)
@@ -166,7 +150,6 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     if open_ended:
         say(f"  goal: no threshold — the loop goes on while its moves pay on validation, within {budget:.0f}s "
             f"(loop.time_budget_s) and {cfg.loop.max_iterations} iterations")
-    history: list[Step] = []
     iterations: list[dict[str, Any]] = []
     action_in = "start"
     looks = 0
@@ -175,7 +158,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         child = tracker.get_or_create_child(parent, f"iteration-{it}", f"iteration-{it}",
                                             tags={"synthloop.iteration": str(it), "action_in": action_in})
         open_runs.append(child)
-        data = _training_set(state, schema)
+        data = state.training_set(schema)
         init = state.pretrained if state.spec.family == state.pretrained_family else None
         trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed, init_model=init)
         if state.synthetic_report and state.synthetic is not None:
@@ -184,37 +167,16 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                                        "synthetic.ratio": cfg.synthetic.ratio})
         report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed, audit=cfg.annotation,
                                 scorer=state.book.scorer(state.labelled[schema.target]))
-        state.flagged = _flagged(report, state)
         looks += 1
-        score = oriented(metric, report.score)
-        needed = 0.0
-        if state.best is not None:
-            ref = state.best["report"]
-            needed = max(needed_gain(metric, cfg.loop.min_improvement, state.best["score"]),
-                         gain_noise(metric, report.row_losses, ref.row_losses, ref.score, y_val))
-        history.append(Step(it, action_in, score, needed))
-        if state.best is None or score > state.best["score"] + 1e-12:
-            state.best = {"score": score, "iteration": it, "trained": trained, "report": report,
-                          "spec": state.spec, "synthetic": state.synthetic}
-
-        decision = policy.decide(report, history, _options(cfg, state, ledger))
-        elapsed = time.monotonic() - started
-        stopped_by = decision.evidence.get("stopped_by", "goal_met" if decision.stops else None)
-        lead = f"{report.shortfall}; " if report.shortfall else ""
-        if not decision.stops and it == cfg.loop.max_iterations:
-            stopped_by = "max_iterations"
-            decision = Decision("stop", "test", f"{lead}max_iterations ({it}) reached "
-                                f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
-        elif not decision.stops and elapsed > budget:
-            stopped_by = "time_budget"
-            decision = Decision("stop", "test", f"{lead}time budget {budget:.0f}s spent "
-                                f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
+        state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
+        decision, stopped_by = bound(policy.decide(report, state.history, state.options(cfg, ledger)), report, it,
+                                     cfg.loop.max_iterations, time.monotonic() - started, budget)
 
         record = {"iteration": it, "action_in": action_in, "metric": metric, "val_metrics": report.metrics,
                   "train_rows": trained.n_real, "synthetic_rows": trained.n_synthetic, "model": state.spec.describe(),
                   "decision": decision.action, "stage": decision.stage, "reason": decision.reason,
                   "alternatives": list(decision.alternatives), "label_cost": ledger.spent,
-                  "labels_bought": _labels_bought(ledger)}
+                  "labels_bought": labels_bought(ledger)}
         iterations.append(record)
         records.log_iteration(tracker, child, trained, report, decision, record, schema, it)
         records.log_labels(tracker, parent, child, report, ledger, iterations, metric, it)
@@ -226,7 +188,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         if decision.stops:
             break
         action_in = decision.action
-        _build_on_best(state)
+        state.build_on_best()
         _apply(decision, state, cfg, schema, ledger, trained, data, metric, tracker, parent, it, threads, seed,
                retry, say)
 
@@ -270,53 +232,13 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     return summary
 
 
-def _training_set(state: _Loop, schema):
-    from synthloop.splits import encode_target
-    from synthloop.types import TrainingSet
-
-    X = state.labelled[schema.features]
-    y = encode_target(state.labelled[schema.target], schema)
-    origin = state.origin
-    if state.synthetic is not None:
-        X_syn, y_syn = state.synthetic
-        X = pd.concat([X, X_syn], ignore_index=True)
-        y = np.concatenate([y, encode_target(y_syn, schema)])
-        origin = np.concatenate([origin, np.full(len(X_syn), "synthetic", dtype=object)])
-    else:
-        X = X.reset_index(drop=True)
-    return TrainingSet(X, y, origin)
 
 
-def _options(cfg: Config, state: _Loop, ledger):
-    from synthloop.models import FAMILIES
-    from synthloop.policy import Options
-
-    affordable = 0
-    if len(state.pool) and state.pool.has_truth:
-        affordable = min(len(state.pool), ledger.affordable(_row_price(cfg)))
-    elif len(state.pool) and cfg.annotation.mode == "human":
-        affordable = min(len(state.pool), ledger.affordable(_row_price(cfg)))
-    blocked = {}
-    if len(state.pool) and not affordable:
-        blocked["collect_labels"] = f"label budget spent ({ledger.spent:g} of {cfg.annotation.budget:g})"
-    elif not len(state.pool):
-        blocked["collect_labels"] = "no unlabelled rows left to buy"
-    flagged = _flagged_affordable(cfg, state, ledger, blocked)
-    return Options(labels_affordable=affordable, synthetic_available=state.synthetic is None, flagged_labels=flagged,
-                   designs_untried=tuple(f for f in FAMILIES if f not in state.tried_families),
-                   can_train_longer=state.moves.get("train_longer", 0) < 2,
-                   can_regularize=state.moves.get("regularize", 0) < 2, blocked=blocked)
 
 
-def _row_price(cfg: Config) -> float:
-    """What one more labelled row costs: its label, plus the row itself when collecting from scratch."""
-    from synthloop.labelling import item_cost
-
-    row = cfg.data.cost_per_row if cfg.data.strategy == "from_scratch" else 0.0
-    return row + item_cost(cfg.annotation)
 
 
-def _pretrain(cfg: Config, state: _Loop, schema, threads: int, seed: int, say: _Say):
+def _pretrain(cfg: Config, state: LoopState, schema, threads: int, seed: int, say: _Say):
     """Pre-train on a large set once; the loop fine-tunes it on the real rows while the family allows."""
     from synthloop.models import FINE_TUNABLE, default_spec
     from synthloop.splits import encode_target
@@ -333,21 +255,17 @@ def _pretrain(cfg: Config, state: _Loop, schema, threads: int, seed: int, say: _
     return model
 
 
-def _build_on_best(state: _Loop) -> None:
-    """The next action starts from the best recipe so far: one that did not improve validation is undone
-    (bought labels stay: they are real and paid for)."""
-    state.spec, state.synthetic = state.best["spec"], state.best["synthetic"]
 
 
-def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,
+def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,
            it: int, threads: int, seed: int, retry: dict, say: _Say) -> None:
     """Go back to the stage the decision names and redo only what it changes."""
     from synthloop import design
     from synthloop.config import HIGHER_IS_BETTER
 
-    state.moves[decision.action] = state.moves.get(decision.action, 0) + 1
+    state.count(decision.action)
     if decision.action == "collect_labels":
-        n = min(cfg.annotation.batch_size, _options(cfg, state, ledger).labels_affordable)
+        n = min(cfg.annotation.batch_size, state.options(cfg, ledger).labels_affordable)
         index = select_pool_rows.with_options(**retry)(state.pool, n, cfg.annotation.selection, trained.pipeline, it, seed)
         if cfg.annotation.mode == "human":
             rows, _, state.pool = state.pool.take(index)
@@ -441,34 +359,13 @@ def _label_book(cfg: Config, collected, tracker, flow_run_id: str):
     return book, labels_folder(tracker.uri, cfg.annotation.labels_dir, flow_run_id)
 
 
-def _flagged(report, state: _Loop) -> pd.Index:
-    """Ids of the real train rows the label audit flagged (real rows come first in the training set)."""
-    audit = report.diagnosis.get("label_audit") or {}
-    return state.labelled.index[np.asarray(audit.get("flagged", []), dtype=int)]
 
 
-def _flagged_affordable(cfg: Config, state: _Loop, ledger, blocked: dict[str, str]) -> int:
-    """How many flagged rows the configured action can handle now (0, with the reason in `blocked`, if none)."""
-    from synthloop.labelling import item_cost
-
-    n = 0 if state.flagged is None else len(state.flagged)
-    if not n or cfg.annotation.on_flag == "drop":
-        return n
-    if cfg.annotation.mode == "simulated" and not state.book.has_truth:
-        blocked["reannotate"] = ("no simulated annotator can re-label rows whose truth is unknown; set "
-                                 "annotation.mode: human or annotation.on_flag: drop")
-        return 0
-    n = min(n, ledger.affordable(item_cost(cfg.annotation, relabel=True)))
-    if not n:
-        blocked["reannotate"] = f"label budget spent ({ledger.spent:g} of {cfg.annotation.budget:g})"
-    return n
 
 
-def _labels_bought(ledger) -> int:
-    return int(sum(e.n_labels for e in ledger.entries if e.kind != "synthetic"))
 
 
-def _reannotate(state: _Loop, cfg: Config, schema, ledger, it: int, seed: int, retry: dict, say: _Say) -> None:
+def _reannotate(state: LoopState, cfg: Config, schema, ledger, it: int, seed: int, retry: dict, say: _Say) -> None:
     """Flagged labels: re-labelled (more votes, or a better annotator) or dropped, as `annotation.on_flag` says."""
     from synthloop.labelling import item_cost
 

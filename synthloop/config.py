@@ -180,7 +180,7 @@ class ModelConfig(_Section):
     budget is spent); the best of them may be combined into an ensemble.
     """
 
-    family: Literal["auto", "xgboost", "hist_gradient_boosting", "random_forest", "linear"] = "auto"
+    family: Literal["auto", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear"] = "auto"
     n_estimators: int = Field(200, ge=1, le=100_000)
     learning_rate: float = Field(0.1, gt=0.0, le=1.0)
     max_depth: int = Field(6, ge=1, le=64)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from synthloop.judge import oriented
-from synthloop.models import FAMILIES, ModelSpec, compute_metrics, default_spec, fit_model, predict
+from synthloop.models import FAMILIES, ModelSpec, compute_metrics, default_spec, fit_model
 from synthloop.types import Schema
 
 MAX_CV_ROWS = 20_000

@@ -191,8 +191,8 @@ def load_native(directory: Path, *, threads: int = 1) -> NativeModel:
 
 def _load_member(directory: Path, meta: dict[str, Any], threads: int) -> Any:
     import skops.io as sio
-    from skops.io.exceptions import UntrustedTypesFoundException
     from sklearn.pipeline import Pipeline
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     from synthloop.models import Log1pTarget
 

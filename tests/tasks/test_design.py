@@ -6,9 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthloop.design import (FIRST_POINTS, SEARCH_SPACES, rank_trials, run_trial, search_plan, search_space,
-                              skewed_positive,
-                              trial_label)
+from synthloop.design import (
+    FIRST_POINTS,
+    SEARCH_SPACES,
+    rank_trials,
+    run_trial,
+    search_plan,
+    search_space,
+    skewed_positive,
+)
 from synthloop.models import FAMILIES, ModelSpec, default_spec
 from synthloop.parallel import DaskAddressError, check_address, plan_trials, worker_fit_threads
 from synthloop.types import Schema
