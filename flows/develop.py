@@ -128,7 +128,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     X_val = collected.val[schema.features]
     y_val = encode_target(collected.val[schema.target], schema)
     family = cfg.model.family if cfg.model.family != "auto" else "xgboost"
-    state = LoopState(labelled=collected.train, origin=np.full(len(collected.train), "real", dtype=object),
+    state = LoopState(labelled=collected.train, target=schema.target, origin=np.full(len(collected.train), "real", dtype=object),
                   pool=collected.pool, spec=default_spec(family, n_estimators=cfg.model.n_estimators,
                                                          learning_rate=cfg.model.learning_rate,
                                                          max_depth=cfg.model.max_depth,
@@ -158,6 +158,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         child = tracker.get_or_create_child(parent, f"iteration-{it}", f"iteration-{it}",
                                             tags={"synthloop.iteration": str(it), "action_in": action_in})
         open_runs.append(child)
+        it_started = time.monotonic()
         data = state.training_set(schema)
         init = state.pretrained if state.spec.family == state.pretrained_family else None
         trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed, init_model=init)
@@ -166,11 +167,13 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
             tracker.log_params(child, {"synthetic.generator": cfg.synthetic.generator,
                                        "synthetic.ratio": cfg.synthetic.ratio})
         report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed, audit=cfg.annotation,
-                                scorer=state.book.scorer(state.labelled[schema.target]))
+                                scorer=state.book.scorer(state.labelled[schema.target]),
+                                previous_audit=state.previous_audit())
         looks += 1
         state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
         decision, stopped_by = bound(policy.decide(report, state.history, state.options(cfg, ledger)), report, it,
-                                     cfg.loop.max_iterations, time.monotonic() - started, budget)
+                                     cfg.loop.max_iterations, time.monotonic() - started, budget,
+                                     next_cost=time.monotonic() - it_started)
 
         record = {"iteration": it, "action_in": action_in, "metric": metric, "val_metrics": report.metrics,
                   "train_rows": trained.n_real, "synthetic_rows": trained.n_synthetic, "model": state.spec.describe(),

@@ -25,6 +25,7 @@ class LoopState:
     """What the loop carries from one iteration to the next (flow-local; never handed to the policy)."""
 
     labelled: pd.DataFrame
+    target: str
     origin: np.ndarray
     pool: Any
     spec: Any
@@ -41,6 +42,20 @@ class LoopState:
     label_dir: Any = None
     deadline: float | None = None  # time.monotonic() at which the loop's time budget is spent
     history: list[Step] = field(default_factory=list)
+    audit: tuple[str, dict] | None = None  # (digest of the real labelled rows, the label audit made on them)
+
+    def labels_digest(self) -> str:
+        """A digest of the real labelled rows' ids and labels: the label audit's inputs besides the features."""
+        import hashlib
+
+        h = hashlib.sha256(pd.util.hash_pandas_object(self.labelled[self.target], index=True).to_numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def previous_audit(self) -> dict | None:
+        """The last label audit, if the labelled rows are still those it audited."""
+        if self.audit is not None and self.audit[0] == self.labels_digest():
+            return self.audit[1]
+        return None
 
     def training_set(self, schema):
         """The real labelled rows, then any synthetic rows, each marked by origin."""
@@ -73,6 +88,8 @@ class LoopState:
         self.history.append(step)
         audit = report.diagnosis.get("label_audit") or {}
         self.flagged = self.labelled.index[np.asarray(audit.get("flagged", []), dtype=int)]
+        if audit:
+            self.audit = (self.labels_digest(), audit)
         if self.best is None or score > self.best["score"] + 1e-12:
             self.best = {"score": score, "iteration": it, "trained": trained, "report": report,
                          "spec": self.spec, "synthetic": self.synthetic}
@@ -122,17 +139,19 @@ class LoopState:
         return n
 
 
-def bound(decision: Decision, report, it: int, max_iterations: int, elapsed: float,
-          budget: float) -> tuple[Decision, str | None]:
+def bound(decision: Decision, report, it: int, max_iterations: int, elapsed: float, budget: float,
+          next_cost: float = 0.0) -> tuple[Decision, str | None]:
     """The policy's decision within the loop's bounds, and what ended the loop (None while it goes on):
-    goal_met, no_move_left, max_iterations or time_budget."""
+    goal_met, no_move_left, max_iterations or time_budget. The time budget counts as spent when the next
+    iteration, expected to cost about `next_cost` seconds (what the last one did), would overrun it; a design
+    search keeps to its own share of the budget, so it is always allowed to start."""
     lead = f"{report.shortfall}; " if report.shortfall else ""
     if decision.stops:
         return decision, decision.evidence.get("stopped_by", "goal_met")
     if it >= max_iterations:
         return Decision("stop", "test", f"{lead}max_iterations ({it}) reached (next would have been "
                         f"{decision.action})", decision.evidence, decision.alternatives), "max_iterations"
-    if elapsed > budget:
+    if elapsed + (0.0 if decision.action == "change_design" else next_cost) > budget:
         return Decision("stop", "test", f"{lead}time budget {budget:.0f}s spent (next would have been "
                         f"{decision.action})", decision.evidence, decision.alternatives), "time_budget"
     return decision, None
