@@ -23,13 +23,7 @@ from synthloop.loop import LoopState, bound, labels_bought, row_price
 from synthloop.types import Decision
 from tasks import cache
 from tasks.annotate import annotate_rows, human_labels, reannotate_rows
-from tasks.collect import (
-    assess_synthetic,
-    collect_data,
-    collect_pretrain_data,
-    select_pool_rows,
-    synthesize_rows,
-)
+from tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
 from tasks.evaluate import evaluate_on_holdout
 from tasks.train import pretrain_model, train_model
 from tasks.validate import validate_model
@@ -128,13 +122,12 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     X_val = collected.val[schema.features]
     y_val = encode_target(collected.val[schema.target], schema)
     family = cfg.model.family if cfg.model.family != "auto" else "xgboost"
-    state = LoopState(labelled=collected.train, target=schema.target, origin=np.full(len(collected.train), "real", dtype=object),
-                  pool=collected.pool, spec=default_spec(family, n_estimators=cfg.model.n_estimators,
-                                                         learning_rate=cfg.model.learning_rate,
-                                                         max_depth=cfg.model.max_depth,
-                                                         early_stopping_rounds=cfg.model.early_stopping_rounds,
-                                                         extra=cfg.model.params),
-                  tried_families={family}, val=collected.val)
+    spec = default_spec(family, n_estimators=cfg.model.n_estimators, learning_rate=cfg.model.learning_rate,
+                        max_depth=cfg.model.max_depth, early_stopping_rounds=cfg.model.early_stopping_rounds,
+                        extra=cfg.model.params)
+    state = LoopState(labelled=collected.train, target=schema.target,
+                      origin=np.full(len(collected.train), "real", dtype=object), pool=collected.pool, spec=spec,
+                      tried_families={family}, val=collected.val)
     ledger = Ledger(cfg.annotation.budget)
     state.book, state.label_dir = _label_book(cfg, collected, tracker, flow_run_id)
     if cfg.data.strategy == "from_scratch":
@@ -235,12 +228,6 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     return summary
 
 
-
-
-
-
-
-
 def _pretrain(cfg: Config, state: LoopState, schema, threads: int, seed: int, say: _Say):
     """Pre-train on a large set once; the loop fine-tunes it on the real rows while the family allows."""
     from synthloop.models import FINE_TUNABLE, default_spec
@@ -256,8 +243,6 @@ def _pretrain(cfg: Config, state: LoopState, schema, threads: int, seed: int, sa
     say(f"  pretrain: {state.spec.family} on {len(X_pre)} rows from {cfg.data.pretrain_source or 'synthetic'}; "
         "each iteration fine-tunes it on the real train rows")
     return model
-
-
 
 
 def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,
@@ -360,12 +345,6 @@ def _label_book(cfg: Config, collected, tracker, flow_run_id: str):
     truth = collected.train[collected.schema.target] if simulated else None
     book = LabelBook(collected.schema.classes, truth=truth)
     return book, labels_folder(tracker.uri, cfg.annotation.labels_dir, flow_run_id)
-
-
-
-
-
-
 
 
 def _reannotate(state: LoopState, cfg: Config, schema, ledger, it: int, seed: int, retry: dict, say: _Say) -> None:

@@ -201,7 +201,11 @@ def run_trial(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
     threads, where = worker_fit_threads(threads, slots)
     start = time.perf_counter()
     with limit_threads(threads):
-        out = cross_validate_spec(spec, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds)
+        try:
+            out = cross_validate_spec(spec, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds)
+        except Exception as exc:  # noqa: BLE001 - one design that cannot fit these rows must not end the search
+            out = {"spec": spec, "score": float("nan"), "std": float("nan"), "folds": folds, "oof": None,
+                   "rounds": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
     return {**out, "label": trial_label(spec), "seconds": time.perf_counter() - start, "threads": threads,
             "worker": where, "pid": os.getpid()}
 
@@ -225,12 +229,19 @@ def rank_trials(trials: list[dict[str, Any]], current_family: str | None = None,
     return {"ranked": ranked, "choice": choice, "runner_up": runner_up}
 
 
-def _splitter(schema: Schema, y: np.ndarray, folds: int, seed: int):
+def _folds(schema: Schema, y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train / held-out row indices of K folds: stratified for classification, also when a class has fewer rows
+    than folds (scikit-learn then only warns), so each fold's training part keeps every class it can."""
+    import warnings
+
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    if schema.task == "classification" and np.bincount(y).min(initial=len(y)) >= folds:
-        return StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return KFold(folds, shuffle=True, random_state=seed)
+    counts = np.bincount(y)[np.bincount(y) > 0] if schema.task == "classification" else np.array([])
+    if len(counts) and counts.min() >= 2 and counts.max() >= folds:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    return list(KFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y))))
 
 
 def cross_validate_spec(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *, metric: str,
@@ -247,7 +258,7 @@ def cross_validate_spec(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.
     n_classes = len(schema.classes) if schema.classes else None
     scores, rounds = [], []
     oof = np.zeros((len(y), n_classes) if schema.task == "classification" else len(y))
-    for tr, te in _splitter(schema, y, folds, seed).split(X, y):
+    for tr, te in _folds(schema, y, folds, seed):
         boosting = spec.family == "xgboost" and spec.params.get("early_stopping_rounds")
         fitted = fit_model(spec, schema, X.iloc[tr], y[tr], X_val=X.iloc[te] if boosting else None,
                            y_val=y[te] if boosting else None, threads=threads, seed=seed)
@@ -307,6 +318,8 @@ def choose_design(trials: list[dict[str, Any]], schema: Schema, y: np.ndarray, m
                         "members": [t["label"] for t, w in zip(library, weights) if w > 0],
                         "weights": [float(w) for w in weights if w > 0]}
     single = out["choice"]
+    if not np.isfinite(single["score"]):  # no design could be cross-validated: keep what the loop has
+        single = next((t for t in out["ranked"] if t["spec"] == current), single)
     choice = ensemble if ensemble is not None and ensemble["score"] > single["score"] + 1e-9 else single
     runner_up = single if choice is ensemble else out["runner_up"]
     final = {**choice, "spec": refit_spec(choice)}

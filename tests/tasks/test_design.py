@@ -168,3 +168,19 @@ def test_help_and_argument_errors_import_no_heavy_library():
             "print(sorted(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_rare_class_and_a_design_that_cannot_fit_do_not_end_the_search():
+    from synthloop.design import choose_design
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = (X.a > 0).astype(int).to_numpy().copy()
+    y[:3] = 2  # a class of three rows, fewer than the five folds
+    schema = Schema("y", "classification", {c: "numeric" for c in X.columns}, classes=(0, 1, 2))
+    good = run_trial(default_spec("xgboost", n_estimators=20), schema, X, y, metric="accuracy", threads=1, seed=0)
+    assert np.isfinite(good["score"]) and good["oof"].shape == (200, 3)
+    broken = run_trial(ModelSpec("linear", {"C": -1.0}), schema, X, y, metric="accuracy", threads=1, seed=0)
+    assert np.isnan(broken["score"]) and "C" in broken["error"]
+    out = choose_design([good, broken], schema, y, "accuracy")
+    assert out["choice"]["spec"].family == "xgboost" and out["ensemble"] is None
