@@ -34,6 +34,7 @@ from _common import RESULTS, ROOT, SYNTHLOOP, machine  # noqa: E402
 
 REALDATA = ROOT.parent / "shared" / "data" / "realdata"
 RUNS = RESULTS / "quality-runs.json"
+SPLITS = RESULTS / "quality-splits.json"  # the row ids per data set and seed, for contenders in other venvs
 FLAML_SECONDS = 60
 THREADS = 2
 
@@ -174,9 +175,19 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run (others come from the cache)")
     parser.add_argument("--fresh", action="store_true", help="forget cached results")
+    parser.add_argument("--export-splits", action="store_true",
+                        help=f"write every data set's split row ids to {SPLITS.relative_to(ROOT)} and stop")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
     names, seeds = args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
+    if args.export_splits:
+        out = {f"{ds['name']}|{seed}": {**split_ids(ds, seed), "path": ds["path"], "target": ds["target"],
+                                        "task": ds["task"]}
+               for ds in datasets() if ds["name"] in names for seed in seeds}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        SPLITS.write_text(json.dumps(out))
+        print(f"wrote {SPLITS.relative_to(ROOT)}")
+        return 0
     runs = {} if args.fresh or not RUNS.exists() else json.loads(RUNS.read_text())["runs"]
     info = machine()
     for ds in datasets():
