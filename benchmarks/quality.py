@@ -140,13 +140,17 @@ def better(task: str, a: float, b: float) -> int:
     return 1 if a < b else -1
 
 
+AUTOGLUON = RESULTS / "quality-autogluon.json"  # written by benchmarks/autogluon_quality.py in its own venv
+
+
 def table(runs: dict, names: list[str], seeds: list[int]) -> str:
     import numpy as np
 
+    ag = json.loads(AUTOGLUON.read_text())["runs"] if AUTOGLUON.exists() else {}
     lines = ["| data set | task (metric) | bare | FLAML-60s | synthloop | synthloop vs bare (W/T/L) | "
-             "synthloop vs FLAML (W/T/L) | looks at validation: bare / FLAML / synthloop | wall s: bare / FLAML / "
-             "synthloop | synthloop iterations, stopped by |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "synthloop vs FLAML (W/T/L) | AutoGluon-60s (synthloop vs it, W/T/L) | looks at validation: bare / "
+             "FLAML / synthloop | wall s: bare / FLAML / synthloop | synthloop iterations, stopped by |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for ds in datasets():
         if ds["name"] not in names:
             continue
@@ -163,9 +167,16 @@ def table(runs: dict, names: list[str], seeds: list[int]) -> str:
         wall = " / ".join(f"{np.mean([r['seconds'] for r in got[c]]):.0f}" for c in CONTENDERS)
         its = ", ".join(f"{r['iterations']} {r['stopped_by']}" for r in got["synthloop"])
         fmt = "{:.4f}" if ds["task"] == "classification" else "{:.4g}"
+        ag_runs = [ag.get(f"{ds['name']}|{s}") for s in seeds]
+        if all(ag_runs):
+            res = [better(ds["task"], got["synthloop"][i]["test"], ag_runs[i]["test"]) for i in range(len(seeds))]
+            ag_cell = (f"{fmt.format(np.mean([r['test'] for r in ag_runs]))} "
+                       f"({res.count(1)}/{res.count(0)}/{res.count(-1)})")
+        else:
+            ag_cell = "—"
         lines.append(f"| {ds['name']} | {ds['task']} ({metric}) | {fmt.format(mean['bare'])} | "
                      f"{fmt.format(mean['flaml'])} | **{fmt.format(mean['synthloop'])}** | {wtl['bare']} | "
-                     f"{wtl['flaml']} | {looks} | {wall} | {its} |")
+                     f"{wtl['flaml']} | {ag_cell} | {looks} | {wall} | {its} |")
     return "\n".join(lines)
 
 
