@@ -16,7 +16,7 @@ import pandas as pd
 def main(rows: int = 200_000) -> None:
     from prefect.utilities.hashing import hash_objects
 
-    from tasks.cache import digest
+    from synthloop.tasks.cache import digest
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(rows, 20)), columns=[f"f{i}" for i in range(20)])

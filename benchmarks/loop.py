@@ -43,15 +43,15 @@ def main() -> None:
 def _measure(data: Path, args, info) -> dict:
     from mlflow import MlflowClient
 
-    from flows.develop import _training_set, develop
+    from synthloop.flows.develop import _training_set, develop
     from synthloop import design
     from synthloop.config import Config
     from synthloop.env import apply_defaults, default_threads
     from synthloop.models import default_spec
     from synthloop.splits import encode_target
-    from tasks.collect import collect_data
-    from tasks.train import train_model
-    from tasks.validate import validate_model
+    from synthloop.tasks.collect import collect_data
+    from synthloop.tasks.train import train_model
+    from synthloop.tasks.validate import validate_model
 
     apply_defaults()
     cfg = Config.load(None, {"data.source": str(data), "data.target": "y", "model.family": "xgboost",

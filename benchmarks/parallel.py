@@ -45,7 +45,7 @@ def _measure(args, info) -> dict:
     from prefect import flow
     from prefect_dask import DaskTaskRunner
 
-    from flows.trials import _ROWS, design_trials
+    from synthloop.flows.trials import _ROWS, design_trials
     from synthloop.design import FOLDS, run_trial
     from synthloop.env import apply_defaults
     from synthloop.models import default_spec

@@ -58,7 +58,7 @@ def serve_retrain(config: Config, name: str = DEFAULT_NAME, cron: str | None = N
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
-    from flows.retrain import retrain
+    from synthloop.flows.retrain import retrain
 
     cron, timezone = cron or config.retrain.cron, timezone or config.retrain.timezone
     check_schedule(cron, timezone)

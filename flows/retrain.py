@@ -19,8 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from synthloop.config import Config
-from tasks.collect import collect_data
-from tasks.retrain import compare_models, measure_drift, promote_if_better, save_reference
+from synthloop.tasks.collect import collect_data
+from synthloop.tasks.retrain import compare_models, measure_drift, promote_if_better, save_reference
 
 
 @flow(name="retrain", log_prints=False)
@@ -34,7 +34,7 @@ def retrain(config: Config | None = None) -> dict[str, Any]:
         A summary: promoted, reason, champion and challenger versions and scores, drift per feature,
         and the develop subflow's summary under "develop".
     """
-    from flows.develop import develop
+    from synthloop.flows.develop import develop
     from synthloop import drift as drift_lib
     from synthloop import registry
     from synthloop.errors import ConfigError
@@ -89,7 +89,7 @@ def retrain(config: Config | None = None) -> dict[str, Any]:
         champion_uri = f"models:/{name}/{champ_version}" if champ else None
         comparison = compare_models(collected, summary["model_uri"], champion_uri, metric, tracker.uri)
         outcome = promote_if_better(client, name, challenger_version, comparison, metric, cfg.retrain.margin,
-                                    champ_version, same_rows)
+                                    champ_version, same_rows, goal_met=summary["goal_met"])
         say(f"retrain: {outcome['reason']}")
 
         result = {

@@ -8,7 +8,9 @@ exit with status 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import signal
 import sys
 from typing import Any
@@ -34,13 +36,50 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class Parser(argparse.ArgumentParser):
+    """No abbreviated flags (`--tar` is not `--target`), and a close match offered for a mistyped flag or command.
+
+    Every subcommand's parser is one of these too (`add_subparsers(parser_class=Parser)`), so its errors show
+    its own usage.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        invalid = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if invalid:
+            choices = re.findall(r"'([^']*)'", invalid.group(3))
+            close = difflib.get_close_matches(invalid.group(2), choices, n=1, cutoff=0.5)
+            if close:
+                message = f"{message}; did you mean {close[0]!r}?"
+        super().error(message)
+
+    def unknown_arguments(self, extras: list[str]):
+        """Refuse arguments this parser does not know, with the flag each was probably meant to be."""
+        hints = []
+        for arg in extras:
+            flag = arg.split("=", 1)[0]
+            close = difflib.get_close_matches(flag, list(self._option_string_actions), n=1, cutoff=0.6) \
+                if flag.startswith("-") else []
+            if close:
+                hints.append((flag, close[0]))
+        message = "unrecognized arguments: " + " ".join(extras)
+        if len(hints) == 1:
+            message += f"; did you mean {hints[0][1]}?"
+        elif hints:
+            message += "; did you mean " + ", ".join(f"{good} (for {bad})" for bad, good in hints) + "?"
+        self.error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="synthloop",
         description="Run the ML development cycle (collect → annotate → train → validate → test) as a Prefect "
                     "flow that goes back on its own when validation falls short, recorded in MLflow.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     run = sub.add_parser("run", help="run the development cycle (no arguments: the embedded default scenario)",
                          formatter_class=HelpFormatter)
@@ -116,7 +155,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = Config.load(args.config, _overrides(args))
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
-    _check_source_exists(config.data.source)
+    from synthloop.preflight import check_run
+
+    check_run(config)  # a typo in the source, target, columns or goal: one line, and no run anywhere
     from synthloop.data import move_secrets_to_environment
 
     # Prefect keeps the flow's parameters and MLflow its params: both get a ${VAR} reference, never the secret.
@@ -126,34 +167,49 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from synthloop.ui import attach, live_links
 
     servers = attach(config.tracking.tracking_uri)  # servers `synthloop ui` started: the run appears there live
-    from flows.develop import develop
+    from synthloop.flows.develop import develop
 
     summary = develop(config)
+    note = _registration_note(summary)
+    links = summary.get("links") or _story_links(summary, config)
+    base = (servers or {}).get("mlflow", {}).get("url") or "http://127.0.0.1:5000"
     if args.json:
         keep = ("iterations", "test_metrics", "goal_met", "mlflow_run_id", "prefect_flow_run_id", "goal_metric",
                 "best_iteration", "best_model", "val_test_gap", "label_cost", "registered_version", "tracking_uri",
                 "seconds", "looks_at_validation", "stopped_by", "time_budget_s")
-        print(json.dumps({k: summary[k] for k in keep}, default=str))
+        print(json.dumps({**{k: summary[k] for k in keep}, "registration": note,
+                          "links": {k: f"{base}/{v}" for k, v in links.items()}}, default=str))
     else:
-        print(_human_summary(summary))
+        print(_human_summary(summary, note, {k: f"{base}/{v}" for k, v in links.items()}))
         if servers:
             print(live_links(servers, summary))
     return 0
 
 
-def _check_source_exists(source: str | None) -> None:
-    """A missing data file is answered at once, before Prefect and MLflow start."""
-    from pathlib import Path
+def _story_links(summary: dict[str, Any], config) -> dict[str, str]:
+    """The run's story written where users look (see `records.tell_story`), and the links to it."""
+    from synthloop import records
+    from synthloop.tracking import Tracker
 
-    from synthloop.errors import DataError
+    try:
+        return records.tell_story(Tracker(summary["tracking_uri"], config.tracking.experiment), summary)
+    except Exception as exc:  # the run is recorded; only its description is missing
+        print(f"synthloop: note: the run's description could not be written ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return {}
 
-    if not source or "://" in source or source.split(":", 1)[0] in ("sklearn", "simulate"):
-        return
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise DataError(f"{source}: file not found")
-    if path.is_dir():
-        raise DataError(f"{source}: is a directory, not a data file")
+
+def _registration_note(summary: dict[str, Any]) -> str | None:
+    """What the run's registered version is now (the champion, or why not), read from the registry."""
+    from synthloop import registry
+
+    if not summary.get("registered_version"):
+        return None
+    try:
+        client = registry.client_for(summary["tracking_uri"])
+        return registry.registration_note(client, summary["registered_model"], summary["registered_version"])
+    except Exception as exc:  # the run is recorded; only this line is missing
+        return f"(could not read the registry: {type(exc).__name__})"
 
 
 def _result_storage(tracking_uri: str | None) -> None:
@@ -191,7 +247,7 @@ STOPPED_BY = {"no_move_left": " (stopped: no move left that could pay)",
               "time_budget": " (stopped: time budget spent)", "goal_met": ""}
 
 
-def _human_summary(s: dict[str, Any]) -> str:
+def _human_summary(s: dict[str, Any], registration: str | None = None, links: dict[str, str] | None = None) -> str:
     metric = s["goal_metric"]
     lines = [
         "",
@@ -212,9 +268,14 @@ def _human_summary(s: dict[str, Any]) -> str:
     lines += [
         "",
         f"MLflow   run {s['mlflow_run_id']} in {s['tracking_uri']}",
-        f"         model {s['registered_model']} version {s['registered_version']}" if s["registered_version"] else "",
+        f"         model {s['registered_model']} version {s['registered_version']}" if s["registered_version"] else None,
+        f"         {registration}" if registration else None,
         f"         `synthloop ui` (or `mlflow ui --backend-store-uri {s['tracking_uri']}`), then open "
-        f"http://127.0.0.1:5000/#/experiments/{s['mlflow_experiment_id']}/runs/{s['mlflow_run_id']}",
+        + (links or {}).get("run", f"http://127.0.0.1:5000/#/experiments/{s['mlflow_experiment_id']}/runs/"
+                                   f"{s['mlflow_run_id']}") + " (its description tells the story)",
+        f"         compare its iterations: {links['compare']}" if links and links.get("compare") else None,
+        f"         runs table with {s['goal_metric']}, test, goal_met, label cost: {links['runs']}"
+        if links and links.get("runs") else None,
         f"Prefect  flow run '{s['prefect_flow_run_name']}' ({s['prefect_flow_run_id']})",
         f"         `synthloop ui` (or `prefect server start`), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{s['prefect_flow_run_id']}",
@@ -232,6 +293,13 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def _raise_interrupt(signum, frame):  # SIGTERM ends the run like Ctrl-C: runs are closed, not left RUNNING
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -241,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_defaults()
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # answered by the subcommand's own parser, so its usage is shown
+        parser_of = _subparsers(parser).get(args.command, parser) if args.command else parser
+        parser_of.unknown_arguments(extras)
     if not args.command:
         parser.print_help()
         return 0

@@ -44,6 +44,12 @@ def add_commands(sub) -> None:
     store_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
+    resume = sub.add_parser("resume", formatter_class=fmt,
+                            help="resume a paused flow run (human labels filled in) on its Prefect server")
+    resume.add_argument("flow_run", metavar="FLOW_RUN_ID", help="the paused run's Prefect flow-run id")
+    store_options(resume, config=False)
+    resume.set_defaults(handler=_cmd_resume)
+
     retrain = sub.add_parser("retrain", formatter_class=fmt,
                              help="retrain once now: drift, develop a challenger, promote only if better")
     retrain.add_argument("--json", action="store_true", help="print one JSON line with the outcome on stdout")
@@ -179,14 +185,31 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from synthloop import ui
+
+    _quiet()
+    api = ui.resume_run(args.flow_run, args.tracking_uri)
+    print(f"resumed flow run {args.flow_run} on {api}: it reads the label file back (a bad file pauses it again; "
+          "its log says why)", file=sys.stderr)
+    return 0
+
+
 # serve / retrain --------------------------------------------------------------------------------------
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from deployments.serve import check_schedule, serve_retrain
+    import signal
+
     from synthloop import ui
+    from synthloop.deployments.serve import check_schedule, serve_retrain
+
+    # Ctrl-C stops serving however it was started: a process started in the background by a script inherits
+    # SIGINT ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     config = _config(args)
     cron, tz = args.cron or config.retrain.cron, args.timezone or config.retrain.timezone
     check_schedule(cron, tz)
+    _check_source(config)
     ui.attach(config.tracking.tracking_uri)
     if not os.environ.get("PREFECT_API_URL"):
         raise ui.ServerError("serve needs a Prefect server: run `synthloop ui` in another terminal first "
@@ -203,13 +226,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_source(config) -> None:
+    """A typo in the source, target, columns or goal is answered before any run (see synthloop/preflight.py)."""
+    from synthloop.preflight import check_run
+
+    check_run(config)
+
+
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from synthloop import ui
 
     config = _config(args)
+    _check_source(config)
     state = ui.attach(config.tracking.tracking_uri)
     _quiet()
-    from flows.retrain import retrain
+    from synthloop.flows.retrain import retrain
 
     result = retrain(config)
     if args.json:
@@ -350,6 +381,7 @@ def run_table(tracker, limit: int, run_ids: list[str] | None = None) -> list[dic
             "prefect_flow_run_id": d.tags.get("prefect.flow_run_id"),
             "val_path": [c.data.metrics.get(f"val_{metric}") for c in its],
             "iteration_run_ids": [c.info.run_id for c in its],
+            "reason": d.tags.get("failure_reason") or d.tags.get("goal_shortfall"),
         })
     return rows
 
@@ -424,6 +456,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
               f"{_fmt(r['val']):>7}  {_fmt(r['test']):>7}  {_fmt(r['rows']):>6}  "
               f"{_fmt(r['synthetic_share'], '.0%'):>5}  {_fmt(r['label_cost'], 'g'):>6}  {r['seconds']:>6.1f}  "
               f"{model}" + ("" if r["status"] == "FINISHED" else f"  [{r['status']}]"))
+        if r["status"] in ("FAILED", "KILLED"):  # why it ended early, on its own line: the reason is the point of the row
+            reason = " ".join((r["reason"] or "no reason recorded").split())
+            print(f"{'':<8}  {r['status'].lower()}: {reason[:200] + ('…' if len(reason) > 200 else '')}")
     if retrains:
         _print_retrains(retrains)
     _print_links(tracker, rows)

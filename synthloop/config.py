@@ -344,13 +344,41 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
+def _field_paths(model: type[BaseModel] = None, prefix: str = "") -> list[str]:
+    """Every dotted config key, e.g. 'annotation.budget' (sections and their fields)."""
+    out = []
+    for name, info in (model or Config).model_fields.items():
+        path = f"{prefix}{name}"
+        out.append(path)
+        if isinstance(info.annotation, type) and issubclass(info.annotation, _Section):
+            out += _field_paths(info.annotation, f"{path}.")
+    return out
+
+
+def _did_you_mean(key: str) -> str:
+    """'; did you mean annotation.budget?' for an unknown key close to a known one (by its full path or its last part)."""
+    import difflib
+
+    paths = _field_paths()
+    close = difflib.get_close_matches(key, paths, n=1, cutoff=0.75)
+    if not close:  # the right field in another section, e.g. loop.budget or just budget
+        leaf = key.rsplit(".", 1)[-1]
+        by_leaf = {p.rsplit(".", 1)[-1]: p for p in reversed(paths) if "." in p}
+        near = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.8)
+        close = [by_leaf[near[0]]] if near else []
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def _one_line(exc: ValidationError, origin: str) -> str:
     parts = []
     for err in exc.errors()[:3]:
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            given = err.get("input")
+            nested = [f"{field}.{k}" for k in given] if isinstance(given, dict) and len(given) == 1 else []
+            msg = "unknown key" + (_did_you_mean(nested[0]) if nested and _did_you_mean(nested[0])
+                                   else _did_you_mean(field))
         given = err.get("input")
         shown = f" (got {given!r})" if err["type"] != "extra_forbidden" and not isinstance(given, dict) else ""
         parts.append(f"{field}: {msg}{shown}" if err["loc"] else f"{msg}{shown}")

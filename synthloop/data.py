@@ -264,6 +264,10 @@ def _load_sql(url: str, table: str | None, query: str | None) -> tuple[pd.DataFr
         on_disk = database and database != ":memory:" and not database.startswith("file:")
         if on_disk and not Path(database).is_file():
             raise _error(name, f"database file {database!r} not found")
+        # A local file takes no credentials: arguments such as ?token= (kept for a server database in the same
+        # config) mean nothing to it. The driver would ignore them anyway, with an SAWarning; drop them here.
+        ignored = [k for k in parsed.query if k not in _PYSQLITE_ARGS]
+        parsed = parsed.difference_update_query(ignored)
     try:
         engine = sa.create_engine(parsed)
     except sa_exc.NoSuchModuleError:
@@ -293,6 +297,11 @@ def _load_sql(url: str, table: str | None, query: str | None) -> tuple[pd.DataFr
     finally:
         engine.dispose()
     return df, label
+
+
+#: Query arguments SQLAlchemy's pysqlite dialect reads from a sqlite:/// URL (the others it ignores with a warning).
+_PYSQLITE_ARGS = {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri",
+                  "mode", "cache", "nolock", "immutable", "vfs", "modeof"}
 
 
 def _hide_password(text: str, password: Any) -> str:
@@ -1141,6 +1150,49 @@ def _labels(y: pd.Series) -> pd.Series:
 
 # --------------------------------------------------------------------------------------------
 # Helpers
+
+
+def guess_target(columns: list[Any], source_name: str) -> str:
+    """The target when none is given: a column named target, label, y or class; else a DataError naming them."""
+    for name in ("target", "label", "y", "class"):
+        if name in columns:
+            return name
+    raise DataError(f"{source_name}: no target column given; pass --target COLUMN "
+                    f"(columns: {', '.join(map(str, columns[:8]))}{' ...' if len(columns) > 8 else ''})")
+
+
+def read_columns(source: str) -> list[Any]:
+    """The column names of a CSV/TSV or Parquet file, read from its header or schema only (cheap on any size)."""
+    path = Path(source).expanduser()
+    lower = path.name.lower()
+    if lower.endswith(_PARQUET_SUFFIXES):
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except Exception as exc:  # pyarrow's own error types for corrupt files
+            raise _error(source, f"is not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    if not lower.endswith(_TEXT_SUFFIXES):
+        raise _error(source, "unsupported file type; use .csv, .tsv, .txt (optionally .gz), .parquet or .pq")
+    compressed = lower.endswith(".gz")
+    sample, truncated = _read_head(path, source, compressed)
+    if not sample:
+        raise _error(source, "file is empty (0 bytes)")
+    _, text = _sample_encoding(sample, truncated, source, [])
+    if truncated and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
+    delimiter = _sniff_delimiter(text, prefer_tab=".tsv" in lower)
+    return [h.strip() for h in _inspect_records(text, delimiter, source, truncated)]
+
+
+def require_target(df: pd.DataFrame, target: str, source_name: str) -> None:
+    """A DataError naming the close column names when `target` is not a column of `df`."""
+    _require_target(df, target, source_name)
+
+
+def close_hint(name: Any, columns: Iterable[Any]) -> str:
+    """'; close matches: ...' (or the columns) for a column name that is not there."""
+    return _close_hint(name, columns)
 
 
 def _error(source: str, message: str) -> DataError:

@@ -107,3 +107,117 @@ def log_ledger(tracker, parent: str, ledger, iterations: list[dict[str, Any]], m
     budget = "" if ledger.budget is None else f" of {ledger.budget:g}"
     parts = [f"{s} {int(r.n_labels)} labels = {r.total:g}" for s, r in by_source.iterrows()]
     say(f"ledger: spent {ledger.spent:g}{budget} — " + "; ".join(parts) + " (ledger.csv in the MLflow run)")
+
+
+# the story where users look: the parent run's description, child run names, the runs table's view ---------------
+NOTE_TAG = "mlflow.note.content"  # the MLflow UI renders it as the run's Markdown description
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+SHARED_VIEW_TAG = "mlflow.sharedViewState."  # + key; the runs page applies it for ?viewStateShareKey=<key>
+PLOT_TITLES = {"loop.png": "the loop's path", "label_spend.png": "score against labels spent",
+               "confusion_matrix.png": "confusion matrix", "residuals.png": "residuals",
+               "feature_importance.png": "feature importance", "loss_curves.png": "loss curves"}
+
+
+def child_run_name(flow_run_name: str, iteration: int) -> str:
+    """An iteration's run name that tells runs of different parents apart, e.g. 'hairy-hoatzin/it-2'."""
+    return f"{flow_run_name}/it-{iteration}"
+
+
+def story_markdown(summary: dict[str, Any], experiment_id: str, plots: list[str] = (),
+                   ledger: dict[str, tuple[float, float]] | None = None) -> str:
+    """The run's story as Markdown: each iteration's validation score, decision and reason, the test result,
+    the label ledger's totals and links to the plots (relative links: they work on whatever host and port the
+    MLflow UI is served).
+
+    Args:
+        summary: The development flow's summary (iterations, test_metrics, goal_met, goal_metric, label_cost ...).
+        experiment_id: The run's experiment (for the links).
+        plots: Artifact paths of the run's plots, e.g. "plots/loop.png".
+        ledger: Labels and spend per source, {source: (labels, cost)}.
+    """
+    metric, run = summary["goal_metric"], summary["mlflow_run_id"]
+    esc = lambda text: str(text).replace("|", "/").replace("\n", " ")  # noqa: E731
+    threshold = summary.get("goal_threshold")
+    goal = f"{metric} {'>=' if _higher(metric) else '<='} {threshold:g}" if threshold is not None else \
+        f"{metric} clearly better than the baseline"
+    verdict = "**goal met**" if summary["goal_met"] else f"**goal NOT met** — {esc(summary.get('shortfall') or '')}"
+    lines = [f"### {verdict}", "", f"Goal: {goal} on validation. Best iteration {summary.get('best_iteration')}: "
+             f"`{esc(summary.get('best_model', ''))}`.", "",
+             f"| iteration | validation {metric} | rows (real+synthetic) | decision | reason |", "|---|---|---|---|---|"]
+    for it in summary["iterations"]:
+        rows = f"{it.get('train_rows', '')}+{it.get('synthetic_rows', 0)}"
+        lines.append(f"| {it['iteration']} | {it['val_metrics'].get(metric, float('nan')):.4f} | {rows} | "
+                     f"{esc(it['decision'])} | {esc(it['reason'])} |")
+    test = summary["test_metrics"].get(metric, float("nan"))
+    gap = summary.get("val_test_gap")
+    lines += ["", f"**Test** (the sealed split, opened once): {metric} {test:.4f}"
+              + (f" — validation − test gap {gap:+.4f}" if gap is not None else "") + "."]
+    if ledger:
+        total = sum(cost for _, cost in ledger.values())
+        parts = "; ".join(f"{src}: {int(n)} labels, {cost:g}" for src, (n, cost) in ledger.items())
+        lines += ["", f"**Labels**: spent {total:g} — {parts} (`ledger.csv`)."]
+    elif summary.get("label_cost"):
+        lines += ["", f"**Labels**: spent {summary['label_cost']:g} (`ledger.csv`)."]
+    if summary.get("registered_version"):
+        lines += ["", f"**Model**: `{summary.get('registered_model')}` version {summary['registered_version']}."]
+    if plots:
+        links = " · ".join(f"[{PLOT_TITLES.get(p.rsplit('/', 1)[-1], p)}](#/experiments/{experiment_id}/runs/{run}"
+                           f"/artifacts/{p})" for p in plots)
+        lines += ["", f"**Plots**: {links}"]
+    return "\n".join(lines)
+
+
+def runs_view(metric: str) -> tuple[str, dict[str, Any]]:
+    """A shared view of the runs table (MLflow's `mlflow.sharedViewState.<key>` experiment tag, opened with
+    `?viewStateShareKey=<key>`): newest first, with the goal metric, the test metric, goal_met and label cost."""
+    key = f"synthloop-{metric}"
+    state = {"orderByKey": "attributes.start_time", "orderByAsc": False,
+             "selectedColumns": [f"metrics.`val_{metric}`", f"metrics.`test_{metric}`", "tags.`goal_met`",
+                                 "metrics.`label_cost`", "metrics.`iterations`", "tags.`decision`",
+                                 "attributes.`Description`", "attributes.`Models`"]}
+    return key, state
+
+
+def tell_story(tracker, summary: dict[str, Any]) -> dict[str, str]:
+    """Write the run's story where users look, and return the links to it.
+
+    Sets the parent run's description (`mlflow.note.content`), names the iteration runs after their parent
+    (`child_run_name`), marks the experiment as model development (MLflow's `mlflow.experimentKind`) and stores a
+    runs-table view that shows the goal metric, the test metric, goal_met and label cost.
+    Returns:
+        `run`, `compare` (the run's iterations side by side) and `runs` (the runs table in that view): links
+        relative to the MLflow UI's address.
+    """
+    import json
+
+    client, run, exp = tracker.client, summary["mlflow_run_id"], tracker.experiment_id
+    children = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{run}' and tags.`synthloop.kind` = 'child'",
+                                  max_results=1000)
+    iterations = sorted((c for c in children if "iteration" in c.data.params), key=lambda c: int(c.data.params["iteration"]))
+    parent_name = client.get_run(run).info.run_name
+    for c in iterations:
+        wanted = child_run_name(parent_name, int(c.data.params["iteration"]))
+        if c.info.run_name != wanted:
+            client.update_run(c.info.run_id, name=wanted)
+    plots = sorted(f.path for f in client.list_artifacts(run, "plots") if not f.is_dir)
+    plots.sort(key=lambda p: list(PLOT_TITLES).index(p.rsplit("/", 1)[-1]) if p.rsplit("/", 1)[-1] in PLOT_TITLES else 99)
+    ledger = _ledger_totals(client.get_run(run).data.metrics)
+    client.set_tag(run, NOTE_TAG, story_markdown(summary, exp, plots, ledger))
+    key, state = runs_view(summary["goal_metric"])
+    client.set_experiment_tag(exp, EXPERIMENT_KIND_TAG, "custom_model_development")
+    client.set_experiment_tag(exp, SHARED_VIEW_TAG + key, json.dumps(state, separators=(",", ":")))
+    ids = json.dumps([c.info.run_id for c in iterations], separators=(",", ":"))
+    return {"run": f"#/experiments/{exp}/runs/{run}",
+            "compare": f"#/compare-runs?runs={ids}&experiments=[\"{exp}\"]",
+            "runs": f"#/experiments/{exp}/runs?viewStateShareKey={key}&workflowType=machine_learning"}
+
+
+def _ledger_totals(metrics: dict[str, float]) -> dict[str, tuple[float, float]]:
+    sources = sorted(k.removeprefix("label_cost.") for k in metrics if k.startswith("label_cost."))
+    return {s: (metrics.get(f"labels.{s}", 0.0), metrics[f"label_cost.{s}"]) for s in sources}
+
+
+def _higher(metric: str) -> bool:
+    from synthloop.config import HIGHER_IS_BETTER
+
+    return HIGHER_IS_BETTER.get(metric, True)

@@ -80,6 +80,44 @@ def promote(client, name: str, version: str, reason: str) -> Change:
     return Change(name, str(version), previous, reason)
 
 
+TAG_GOAL_MET = "goal_met"
+FIRST_CHAMPION_REASON = "no champion yet: the first registered version whose run met its goal"
+
+
+def settle_new_version(client, name: str, version: str, goal_met: bool) -> Change | None:
+    """What a newly registered version is: tagged with `goal_met`; champion if it met its goal and none exists.
+
+    A version whose run missed its goal is never made champion here, so `synthloop predict` never serves it by
+    default (`synthloop promote` still can, by hand).
+    Returns:
+        The promotion, or None when the version was not promoted.
+    """
+    client.set_model_version_tag(name, str(version), TAG_GOAL_MET, str(bool(goal_met)).lower())
+    if goal_met and champion(client, name) is None:
+        return promote(client, name, str(version), FIRST_CHAMPION_REASON)
+    return None
+
+
+def registration_note(client, name: str, version: str | None) -> str | None:
+    """One line on what a run's registered version is now: the champion, or why not."""
+    if version is None:
+        return None
+    mv = client.get_model_version(name, str(version))
+    current = champion(client, name)
+    if current is not None and str(current.version) == str(version):
+        return (f"{name} version {version} is the champion: `synthloop predict` uses it"
+                + (" (the first version that met its goal)" if mv.tags.get("promotion_reason") == FIRST_CHAMPION_REASON
+                   else ""))
+    if mv.tags.get(TAG_GOAL_MET) == "false":
+        kept = f"the champion stays version {current.version}" if current is not None else "there is no champion yet"
+        return (f"{name} version {version} is not made champion: its run missed the goal; {kept} "
+                f"(`synthloop promote {version}` serves it anyway)")
+    if current is not None:
+        return (f"{name} version {version} registered; the champion stays version {current.version} "
+                f"(`synthloop promote {version}` to serve this one)")
+    return f"{name} version {version} registered; no champion yet"
+
+
 def rollback(client, name: str, reason: str = "manual rollback") -> Change:
     """Swap `champion` and `previous`: the version served before becomes champion again."""
     current, prior = champion(client, name), version_by_alias(client, name, PREVIOUS)

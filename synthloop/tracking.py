@@ -275,8 +275,13 @@ class Tracker:
             os.environ["MLFLOW_TRACKING_URI"] = exported
 
     def log_model(self, run_id: str, pipeline: Any, *, task: str, family: str, classes: list[Any] | None,
-                  kinds: dict[str, str], example: Any, registered_name: str | None) -> tuple[str, str | None]:
+                  kinds: dict[str, str], example: Any, registered_name: str | None,
+                  goal_met: bool | None = None) -> tuple[str, str | None]:
         """Log a fitted pipeline in native formats (see `synthloop.modelstore`), record its file digests, register it.
+
+        A registered version is tagged with whether its run met its goal (`goal_met`; None reads the run's
+        `goal_met` tag). When the model has no champion yet, the first version whose run met its goal becomes
+        `champion`; a version whose run missed its goal never does (see `synthloop.registry.register_outcome`).
 
         Returns:
             The model URI and the registered version (None when not registered).
@@ -315,6 +320,11 @@ class Tracker:
             if registered_name:
                 mv = mlflow.register_model(info.model_uri, registered_name, await_registration_for=60)
                 version = str(mv.version)
+        if version is not None:
+            from synthloop import registry
+
+            met = goal_met if goal_met is not None else self.client.get_run(run_id).data.tags.get("goal_met") == "true"
+            registry.settle_new_version(registry.client_for(self.uri), registered_name, version, met)
         return info.model_uri, version
 
     def experiment_link(self, ui_base: str = "http://127.0.0.1:5000") -> str:

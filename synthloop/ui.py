@@ -218,3 +218,46 @@ def live_links(state: dict[str, Any], summary: dict[str, Any]) -> str:
     if "prefect" in state and os.environ.get("PREFECT_API_URL", "").rstrip("/") == state["prefect"]["url"] + "/api":
         lines.append(f"  Prefect  {prefect_run_link(state['prefect']['url'], summary['prefect_flow_run_id'])}")
     return "\n".join(lines)
+
+
+def resume_run(flow_run_id: str, tracking_uri: str | None = None, run_input: dict[str, Any] | None = None) -> str:
+    """Resume a paused flow run (e.g. waiting for human labels) on the Prefect server it runs on.
+
+    Uses the server `synthloop ui` started for this store, as `synthloop run` does (unless PREFECT_API_URL is
+    set): Prefect's own `resume_flow_run` without a server would start a temporary one on the same database
+    file, which the running server holds locked.
+
+    Args:
+        flow_run_id: The paused flow run's id (in the label file's folder name and the run's output).
+        tracking_uri: The MLflow store whose `synthloop ui` servers to use (default: as everywhere).
+        run_input: What the pause waits for; default `{"done": True}` (the label file is filled in).
+    Returns:
+        The Prefect API URL the run was resumed on.
+    Raises:
+        ServerError: no server to resume on, no such flow run, or the run is not paused.
+    """
+    from uuid import UUID
+
+    attach(tracking_uri)
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
+    if not api:
+        raise ServerError("no Prefect server to resume on: start `synthloop ui` (the run's server) or set "
+                          "PREFECT_API_URL to the server the run is on")
+    try:
+        run_id = UUID(str(flow_run_id))
+    except ValueError:
+        raise ServerError(f"{flow_run_id!r} is not a flow run id (a UUID, as in the label file's folder name)") from None
+    from prefect.exceptions import NotPausedError, ObjectNotFound
+    from prefect.flow_runs import resume_flow_run
+
+    try:
+        resume_flow_run(run_id, run_input={"done": True} if run_input is None else run_input)
+    except ObjectNotFound:
+        raise ServerError(f"flow run {run_id} not found on {api}") from None
+    except (NotPausedError, RuntimeError) as exc:  # not paused (finished, or resumed already), or refused
+        raise ServerError(f"flow run {run_id} on {api}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise ServerError(f"Prefect server {api} does not answer ({exc}); is `synthloop ui` running?") from None
+    return api

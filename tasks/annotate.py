@@ -21,7 +21,7 @@ from synthloop.faults import inject
 from synthloop.errors import BudgetError, ConfigError
 from synthloop.splits import LabelPool
 from synthloop.types import Schema
-from tasks.cache import retry_unless_bad_input
+from synthloop.tasks.cache import retry_unless_bad_input
 
 
 class LabelsWritten(RunInput):

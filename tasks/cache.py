@@ -121,7 +121,7 @@ def digest(value: Any, _depth: int = 0) -> str:
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """SHA-256 over the source of the `synthloop`, `tasks` and `flows` packages (computed once per process)."""
-    import flows
+    from synthloop import flows
     import synthloop
 
     return source_tree_digest([Path(p.__file__).parent for p in (synthloop, sys.modules[__package__], flows)])

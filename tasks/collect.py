@@ -10,7 +10,7 @@ from synthloop.config import DataConfig, SyntheticConfig
 from synthloop.faults import inject
 from synthloop.splits import LabelPool, frame_digest, labelled_subset, split_frame
 from synthloop.types import Collected, Schema
-from tasks.cache import COLLECT_CACHE, STAGE_CACHE, retry_unless_bad_input
+from synthloop.tasks.cache import COLLECT_CACHE, STAGE_CACHE, retry_unless_bad_input
 
 
 @task(name="collect", task_run_name="collect-real-data", retries=3, retry_delay_seconds=[1, 5, 15],
@@ -33,7 +33,7 @@ def collect_data(cfg: DataConfig, seed: int):
     except data.DataError as exc:  # a database that could not be read may answer on the next try
         exc.retryable = "://" in cfg.source and "cannot be read" in str(exc)
         raise
-    target = cfg.target or _guess_target(raw, source_name)
+    target = cfg.target or data.guess_target(list(raw.columns), source_name)
     data.check_frame(raw, target, source_name=source_name, task=cfg.task)
     schema, notes = data.infer_schema(raw, target, task=cfg.task, column_types=cfg.column_types,
                                       drop=cfg.drop_columns)
@@ -58,16 +58,6 @@ def collect_data(cfg: DataConfig, seed: int):
         "test_digest": sealed.digest, "dropped": schema.dropped,
     }
     return Collected(schema, labelled, val, pool, lineage, tuple(notes)), sealed
-
-
-def _guess_target(frame: pd.DataFrame, source_name: str) -> str:
-    from synthloop.errors import DataError
-
-    for name in ("target", "label", "y", "class"):
-        if name in frame.columns:
-            return name
-    raise DataError(f"{source_name}: no target column given; pass --target COLUMN "
-                    f"(columns: {', '.join(map(str, frame.columns[:8]))}{' ...' if frame.shape[1] > 8 else ''})")
 
 
 @task(name="collect-pool", task_run_name="collect-pool-rows-it{iteration}", retries=3, retry_delay_seconds=[1, 5, 15],

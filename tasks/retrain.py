@@ -105,9 +105,16 @@ def compare_models(collected: Collected, challenger_uri: str, champion_uri: str 
 
 @task(name="promote", task_run_name="promote-if-better", cache_policy=NO_CACHE)
 def promote_if_better(client, name: str, challenger_version: str, comparison: dict[str, Any], metric: str,
-                      margin: float, champion_version: str | None, same_rows: bool) -> dict[str, Any]:
-    """Move the `champion` alias to the challenger only when it is better by the margin; say why either way."""
+                      margin: float, champion_version: str | None, same_rows: bool,
+                      goal_met: bool = True) -> dict[str, Any]:
+    """Move the `champion` alias to the challenger only when its run met its goal and it is better by the margin;
+    say why either way."""
     from synthloop import registry
+
+    if not goal_met:
+        kept = "champion kept" if champion_version else "no champion yet"
+        return {"promoted": False, "champion": champion_version,
+                "reason": f"the challenger's run missed its goal, so it is not served by default; {kept}"}
 
     challenger_score = comparison["challenger"].get(metric, float("nan"))
     if not same_rows:

@@ -78,22 +78,86 @@ def test_missing_or_single_class_target(in_process, capsys, counts):
     _assert_nothing_registered(in_process)
 
 
-def test_bad_input_is_not_retried(in_process, capsys, counts, prefect_api):
-    """A DataError is final at once: the collect task ran once although retries are configured."""
+def test_bad_input_is_not_retried(in_process, counts, prefect_api):
+    """A DataError inside the flow is final at once: the collect task ran once although retries are configured.
+
+    The CLI refuses such a file before any run starts, so the flow is called directly here: a file can still
+    go bad between that check and the collect stage.
+    """
     from tests.faults.conftest import prefect_flow_run
-    from synthloop.cli import main
+    from synthloop.flows.develop import develop
+    from synthloop.config import Config
+    from synthloop.errors import DataError
 
     path = _write(in_process, "empty", b"")
+    cfg = Config.load(None, {"data.source": str(path), "data.target": "y", "retry.retries": 3,
+                             "retry.delays_s": [5], "threads": 1})
     started = time.monotonic()
-    rc = main(["run", "--data", str(path), "--target", "y", "--set", "retry.retries=3",
-               "--set", "retry.delays_s=[5]", "--threads", "1"])
-    _assert_clear_error(rc, capsys.readouterr().err, counts, "empty")
+    with pytest.raises(DataError, match="empty"):
+        develop(cfg)
     (parent,) = all_runs(store_uri(in_process))
+    assert parent.info.status == "FAILED" and "empty" in parent.data.tags["failure_reason"]
     flow_run, task_runs = prefect_flow_run(prefect_api, parent.data.tags["prefect.flow_run_id"])
     assert flow_run.state.is_failed()
     collect = next(t for t in task_runs if t.name == "collect-real-data")
     assert collect.run_count == 1 and collect.state.is_failed()
     print(f"bad file answered in {time.monotonic() - started:.1f}s (retry delay 5s not spent)")
+
+
+def _flow_run_count(api: str) -> int:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def count():
+        async with get_client() as c:
+            return await c.count_flow_runs()
+
+    with temporary_settings({PREFECT_API_URL: api}):
+        return asyncio.run(count())
+
+
+@pytest.mark.parametrize("argv,word", [
+    (["--data", "sklearn:digit"], "did you mean 'sklearn:digits'"),
+    (["--data", "{csv}", "--target", "specie"], "close matches: 'species'"),
+    (["--data", "{csv}"], "pass --target COLUMN"),
+    (["--data", "{csv}", "--target", "species", "--goal", "rmse <= 1"], "regression metric"),
+    (["--data", "sklearn:diabetes", "--goal", "accuracy >= 0.9"], "classification metric"),
+    (["--data", "{csv}", "--target", "species", "--set", "data.drop_columns=[colour]"], "data.drop_columns"),
+    (["--data", "{csv}", "--target", "species", "--set", "data.column_types={sizes: numeric}"], "close matches: 'size'"),
+    (["--data", "simulate:classification?n_features=3&n_informative=5"], "n_informative"),
+    (["--data", "sqlite:///{db}", "--table", "order", "--target", "returned"], "table 'order' not found"),
+])
+def test_typo_leaves_no_run_anywhere(argv, word, in_process, capsys, counts, prefect_api):
+    """Source, target, columns and goal metric are checked before Prefect or MLflow are touched."""
+    import sqlite3
+
+    from synthloop.cli import main
+
+    csv = _write(in_process, "flowers", ("size,colour_code,species\n" + "\n".join(
+        f"{i % 9}.5,{i % 4},{'rose' if i % 2 else 'tulip'}" for i in range(60))).encode())
+    with sqlite3.connect(in_process / "shop.db") as con:
+        con.execute("create table orders (amount real, returned integer)")
+    argv = [a.replace("{csv}", str(csv)).replace("{db}", str(in_process / "shop.db")) for a in argv]
+    before = _flow_run_count(prefect_api)
+    rc = main(["run", *argv, "--threads", "1"])
+    _assert_clear_error(rc, capsys.readouterr().err, counts, word)
+    assert not (in_process / "mlruns").exists(), "refused before any MLflow store was touched"
+    assert _flow_run_count(prefect_api) == before, "refused before any Prefect flow run was created"
+
+
+def test_runs_shows_why_a_run_failed(in_process, capsys):
+    """`synthloop runs` prints the failure reason under a FAILED run."""
+    from synthloop.cli import main
+    from synthloop.tracking import Tracker
+
+    tracker = Tracker(None, "synthloop")
+    run = tracker.get_or_create_parent("flow-run-x", "x")
+    tracker.finish(run, "FAILED", "DataError: shop.csv: column 'price' holds text")
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "failed: DataError: shop.csv: column 'price' holds text" in out
 
 
 def test_cp1252_file_is_read_with_a_note(in_process, capsys, counts):

@@ -31,6 +31,7 @@ def test_predict_scores_new_rows_and_refuses_a_changed_or_foreign_model(in_proce
     rc = main(["run", "--data", "wine.csv", "--target", "target", "--max-iterations", "1", "--threads", "1",
                "--set", "model.n_estimators=30"])
     assert rc == 0, capsys.readouterr().err
+    assert "synthloop-model version 1 is the champion" in capsys.readouterr().out  # it met its goal
     counts["completed"] += 1
     assert tally_store(store_uri(in_process)) == 0
 
@@ -47,7 +48,8 @@ def test_predict_scores_new_rows_and_refuses_a_changed_or_foreign_model(in_proce
     capsys.readouterr()
     assert main(["predict", "new.csv", "--proba"]) == 0
     err = capsys.readouterr().err
-    assert "no champion yet: using its latest version, 1" in err
+    assert "predicted by models:/synthloop-model@champion" in err
+    assert all(f"{c}: " in err for c in ("barbera", "barolo", "grignolino")), err  # every class in the summary
     out = pd.read_csv(in_process / "new.predictions.csv")
     assert list(out.columns[:len(new.columns)]) == list(new.columns)
     assert {"proba_barbera", "proba_barolo", "proba_grignolino"} <= set(out.columns)

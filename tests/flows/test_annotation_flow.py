@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from flows.develop import develop
+from synthloop.flows.develop import develop
 from synthloop.config import Config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -132,7 +132,9 @@ def test_a_person_labels_rows_while_the_flow_run_is_paused(mlflow_uri, client, t
 
     frame["label"] = [truth[i] for i in frame["id"]]
     frame.to_csv(request, index=False)
-    resume_flow_run(UUID(flow_run_id), run_input={"done": True})
+    from synthloop import ui
+
+    ui.resume_run(flow_run_id)  # what the README shows: on the run's server, {"done": True}
     runner.join(timeout=240)
     assert not runner.is_alive() and "summary" in result
     summary = result["summary"]
@@ -144,3 +146,7 @@ def test_a_person_labels_rows_while_the_flow_run_is_paused(mlflow_uri, client, t
                                           "total": 6.0, "kind": "label"}]
     assert _flow_run_state(flow_run_id).is_completed()
     assert Path(request).exists()
+    with pytest.raises(ui.ServerError, match=f"flow run {flow_run_id} on .*resume"):
+        ui.resume_run(flow_run_id)  # finished: one line saying why, no traceback
+    with pytest.raises(ui.ServerError, match="not a flow run id"):
+        ui.resume_run("iteration-1")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from flows.develop import develop
+from synthloop.flows.develop import develop
 from synthloop.config import Config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

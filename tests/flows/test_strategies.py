@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import tasks.collect
-from flows.develop import develop
+from synthloop.tasks import collect as collect_module
+from synthloop.flows.develop import develop
 from synthloop.config import Config
 from synthloop.modelstore import load_model
 from synthloop.splits import SealedTest
@@ -79,7 +79,7 @@ def test_changing_test_labels_changes_only_the_test_metrics(mlflow_uri, client, 
     cfg.loop.max_iterations = 3
     honest = develop(cfg)
 
-    real_split = tasks.collect.split_frame
+    real_split = collect_module.split_frame
 
     def split_with_wrong_test_labels(frame, schema, **kwargs):
         train, val, sealed = real_split(frame, schema, **kwargs)
@@ -89,7 +89,7 @@ def test_changing_test_labels_changes_only_the_test_metrics(mlflow_uri, client, 
         wrong[schema.target] = classes[(np.searchsorted(classes, test[schema.target]) + 1) % len(classes)]
         return train, val, SealedTest(wrong)
 
-    monkeypatch.setattr(tasks.collect, "split_frame", split_with_wrong_test_labels)
+    monkeypatch.setattr(collect_module, "split_frame", split_with_wrong_test_labels)
     corrupted = develop(cfg)
 
     strip = [{k: it[k] for k in ("decision", "reason", "val_metrics", "model", "train_rows")} for it in honest["iterations"]]

@@ -32,7 +32,7 @@ def _data(n: int = 240, seed: int = 0):
 def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, prefect_harness, client):
     from prefect import flow
 
-    from flows.trials import record_search, search_designs
+    from synthloop.flows.trials import record_search, search_designs
     from synthloop.design import design_candidates
     from synthloop.models import default_spec
     from synthloop.tracking import Tracker
@@ -81,7 +81,7 @@ def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, p
 def test_a_small_search_runs_serially_in_process_and_says_why(prefect_harness):
     from prefect import flow
 
-    from flows.trials import search_designs
+    from synthloop.flows.trials import search_designs
     from synthloop.design import design_candidates
     from synthloop.models import default_spec
 

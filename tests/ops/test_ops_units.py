@@ -41,7 +41,7 @@ def test_missing_values_count_as_drift():
 def test_prefect_yaml_points_at_the_retrain_flow_with_a_valid_schedule_and_config():
     from prefect.flows import load_flow_from_entrypoint
 
-    from deployments.serve import check_schedule
+    from synthloop.deployments.serve import check_schedule
 
     spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     dep = spec["deployments"][0]
@@ -55,7 +55,7 @@ def test_prefect_yaml_points_at_the_retrain_flow_with_a_valid_schedule_and_confi
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_runs_compare_promote_rollback_commands(mlflow_uri, client, tmp_path, capsys):
-    from flows.develop import develop
+    from synthloop.flows.develop import develop
 
     ids = []
     for threshold, family in ((0.9, "linear"), (0.99, "linear")):

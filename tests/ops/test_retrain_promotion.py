@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from flows.retrain import retrain
+from synthloop.flows.retrain import retrain
 from synthloop import registry
 from synthloop.config import Config
 
@@ -29,8 +29,8 @@ def _config(source: str, **overrides) -> Config:
 
 def test_champion_changes_only_when_the_challenger_is_better(tmp_path, mlflow_uri, client, capsys):
     source = _csv(tmp_path / "cancer.csv")
-    # 1. no champion yet: a weak model (12 labelled rows) becomes champion
-    first = retrain(_config(source, **{"data.initial_labelled": 12}))
+    # 1. no champion yet: a weak model (12 labelled rows) that meets a modest goal becomes champion
+    first = retrain(_config(source, **{"data.initial_labelled": 12, "goal.threshold": 0.6}))
     assert first["promoted"] and "no champion yet" in first["reason"]
     assert not first["drift"]["measured"]
     v1 = first["challenger_version"]
@@ -83,6 +83,14 @@ def test_champion_changes_only_when_the_challenger_is_better(tmp_path, mlflow_ur
     change = registry.rollback(client, "synthloop-model")
     assert (change.champion, change.previous) == (v1, v2)
     assert str(registry.champion(client, "synthloop-model").version) == v1
+
+
+def test_a_challenger_that_missed_its_goal_is_never_promoted(tmp_path, mlflow_uri, client):
+    from synthloop.tasks.retrain import promote_if_better
+
+    comparison = {"challenger": {"accuracy": 0.99}, "champion": None}
+    outcome = promote_if_better(client, "m", "1", comparison, "accuracy", 0.0, None, True, goal_met=False)
+    assert not outcome["promoted"] and "missed its goal" in outcome["reason"] and "no champion yet" in outcome["reason"]
 
 
 def test_decide_respects_direction_and_margin():

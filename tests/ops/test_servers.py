@@ -110,8 +110,10 @@ def test_serve_schedules_and_runs_a_retrain(servers, tmp_path):
             "loop.max_iterations=1", "threads=1", "model.family=linear", "retrain.reference_rows=100"]
     cmd = [sys.executable, "-m", "synthloop", "serve", "--cron", "0 3 * * *", "--timezone", "Europe/Berlin",
            "--name", "test-nightly"] + [a for s in sets for a in ("--set", s)]
+    # Started as a script starts a background job: SIGINT ignored (inherited); Ctrl-C must still stop it.
     serve = subprocess.Popen(cmd, cwd=servers["dir"], env=servers["env"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # no PREFECT_API_URL: found via the state file
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,  # no PREFECT_API_URL: found via the state file
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
     async def check() -> dict:
         async with get_client() as client:
@@ -168,6 +170,7 @@ def test_serve_schedules_and_runs_a_retrain(servers, tmp_path):
                 serve.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 ui.stop_pid(serve.pid)
+                raise AssertionError("serve ignored SIGINT") from None
     assert "paused" in serve.stderr.read()
 
     async def paused() -> bool:

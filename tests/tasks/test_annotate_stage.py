@@ -17,7 +17,7 @@ from synthloop.human import LabelFileError, read_labels, write_request
 from synthloop.labelling import LabelBook, item_cost, label_audit
 from synthloop.splits import LabelPool
 from synthloop.types import Schema
-from tasks.annotate import annotate_rows, reannotate_rows
+from synthloop.tasks.annotate import annotate_rows, reannotate_rows
 
 CLASSES = (0, 1, 2, 3)
 SCHEMA = Schema(target="y", task="classification", kinds={"x": "numeric"}, classes=CLASSES)

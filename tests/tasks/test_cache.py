@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.cache import code_digest, source_tree_digest
+from synthloop.tasks.cache import code_digest, source_tree_digest
 
 
 def test_a_changed_library_module_changes_the_code_digest(tmp_path):
@@ -25,9 +25,9 @@ def test_a_changed_library_module_changes_the_code_digest(tmp_path):
 
 
 def test_the_code_digest_covers_the_library_the_stages_and_the_flows():
-    import flows
+    from synthloop import flows
     import synthloop
-    import tasks
+    from synthloop import tasks
 
     roots = [Path(p.__file__).parent for p in (synthloop, tasks, flows)]
     assert code_digest() == source_tree_digest(roots)
