@@ -63,7 +63,7 @@ def skewed_positive(y: np.ndarray) -> bool:
     return bool(len(y) > 10 and np.nanmin(y) >= 0 and float(skew(y[np.isfinite(y)])) > SKEW_FOR_LOG)
 
 
-def search_base(family: str, schema: Schema) -> ModelSpec:
+def search_base(family: str) -> ModelSpec:
     """A family's design as the search fits it: boosting grows until its own early stopping (on the CV fold)."""
     if family == "xgboost":
         return default_spec(family).with_params(n_estimators=CV_MAX_ROUNDS, early_stopping_rounds=CV_EARLY_STOPPING)
@@ -93,10 +93,10 @@ def search_plan(schema: Schema, y: np.ndarray, *, current: ModelSpec | None = No
 
     for family in families:
         if family in FIRST_POINTS:
-            add(search_base(family, schema).with_params(**FIRST_POINTS[family]))
+            add(search_base(family).with_params(**FIRST_POINTS[family]))
     for family in ("xgboost", "hist_gradient_boosting"):
         if family in families:
-            first = search_base(family, schema).with_params(**FIRST_POINTS[family])
+            first = search_base(family).with_params(**FIRST_POINTS[family])
             if log_ok:
                 add(first.with_params(target_transform="log1p"))
             if has_cat:
@@ -105,20 +105,27 @@ def search_plan(schema: Schema, y: np.ndarray, *, current: ModelSpec | None = No
     misses = 0
     while len(plan) < trials and misses < 50:
         family = order[(len(plan) + misses) % len(order)]
-        point = {k: v[int(rng.integers(len(v)))] for k, v in SEARCH_SPACES[family].items()}
+        point = _draw(family, rng)
         if family in ("xgboost", "hist_gradient_boosting"):
             if has_cat and rng.random() < 0.5:
                 point["native_categorical"] = True
             if log_ok and rng.random() < 0.5:
                 point["target_transform"] = "log1p"
-        if family == "linear":
-            point["alpha"] = 1.0 / point["C"]
-        spec = search_base(family, schema).with_params(**point)
+        spec = search_base(family).with_params(**point)
         if spec in plan:
             misses += 1
         else:
             add(spec)
     return plan
+
+
+def _draw(family: str, rng: np.random.Generator) -> dict[str, Any]:
+    """One seeded point of a family's search space; linear models set `alpha = 1/C`, so the same point means the same
+    strength for LogisticRegression (C) and Ridge (alpha)."""
+    point = {k: v[int(rng.integers(len(v)))] for k, v in SEARCH_SPACES[family].items()}
+    if family == "linear":
+        point["alpha"] = 1.0 / point["C"]
+    return point
 
 
 def search_space(family: str, base: ModelSpec | None = None, *, max_points: int = 4,
@@ -130,15 +137,11 @@ def search_space(family: str, base: ModelSpec | None = None, *, max_points: int 
     if base.family != family:
         raise ValueError(f"base design is {base.family}, not {family}")
     rng = np.random.default_rng(seed)
-    space = SEARCH_SPACES[family]
     points = [base.with_params(**FIRST_POINTS[family])]
     for _ in range(200):
         if len(points) >= max_points:
             break
-        point = {k: v[int(rng.integers(len(v)))] for k, v in space.items()}
-        if family == "linear":
-            point["alpha"] = 1.0 / point["C"]
-        spec = base.with_params(**point)
+        spec = base.with_params(**_draw(family, rng))
         if spec not in points:
             points.append(spec)
     return points

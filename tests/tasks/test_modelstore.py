@@ -207,9 +207,9 @@ def test_an_ensemble_with_native_categories_and_a_log_target_round_trips_without
     else:
         labels, y = None, np.exp(signal.to_numpy(float))  # positive and skewed
         schema = Schema("t", task, KINDS)
-    xgb_cat = search_base("xgboost", schema).with_params(**FIRST_POINTS["xgboost"], native_categorical=True,
+    xgb_cat = search_base("xgboost").with_params(**FIRST_POINTS["xgboost"], native_categorical=True,
                                                          n_estimators=30, early_stopping_rounds=None)
-    hgb_cat = search_base("hist_gradient_boosting", schema).with_params(native_categorical=True, max_iter=30)
+    hgb_cat = search_base("hist_gradient_boosting").with_params(native_categorical=True, max_iter=30)
     members = [xgb_cat.with_params(target_transform="log1p") if task == "regression" else xgb_cat, hgb_cat,
                default_spec("extra_trees", n_estimators=15)]
     fitted = fit_model(ensemble_spec(members, [0.5, 0.3, 0.2]), schema, X, y).pipeline
