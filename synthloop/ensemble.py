@@ -64,14 +64,14 @@ def ensemble_spec(members: list[ModelSpec], weights: list[float]) -> ModelSpec:
 
 
 def fit_ensemble(spec: ModelSpec, schema: Schema, X, y, *, X_val=None, y_val=None, threads: int = 1,
-                 seed: int = 0) -> Fitted:
+                 seed: int = 0, holdout_stopping: bool = False) -> Fitted:
     """Fit every member on the same rows; the curves shown are those of the heaviest member."""
     import time
 
     start = time.perf_counter()
     n_classes = len(schema.classes) if schema.classes is not None else None
-    fits = [fit_model(m, schema, X, y, X_val=X_val, y_val=y_val, threads=threads, seed=seed)
-            for m in spec.params["members"]]
+    fits = [fit_model(m, schema, X, y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                      holdout_stopping=holdout_stopping) for m in spec.params["members"]]
     weights = list(spec.params["weights"])
     heaviest = fits[int(np.argmax(weights))]
     return Fitted(Ensemble([f.pipeline for f in fits], weights, schema.task, n_classes), heaviest.curves,

@@ -88,7 +88,8 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
             half[idx[: max(1, len(idx) // 2)]] = True
     n_real = int(real_mask.sum())
     if n_real >= 20:
-        fitted = fit_model(spec, schema, X[half], y[half], X_val=X_val, y_val=y_val, threads=threads, seed=seed)
+        fitted = fit_model(spec, schema, X[half], y[half], X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                           holdout_stopping=True)
         pred, proba = predict(fitted.pipeline, X_val, schema.task)
         n_classes = len(schema.classes) if schema.classes else None
         half_score = oriented(metric, compute_metrics(schema.task, y_val, pred, proba, n_classes).get(metric, np.nan))

@@ -172,20 +172,40 @@ class Fitted:
     fit_seconds: float
 
 
+HOLDOUT_STOPPING_MIN_ROWS = 1000
+HOLDOUT_STOPPING_SHARE = 0.1
+
+
+def _stopping_holdout(y: np.ndarray, task: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions to fit on and the seeded (stratified) tenth of the training rows that early stopping watches."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    strata = y if task == "classification" and np.bincount(np.asarray(y, dtype=int)).min() >= 2 else None
+    try:
+        return train_test_split(rows, test_size=HOLDOUT_STOPPING_SHARE, random_state=seed, stratify=strata)
+    except ValueError:  # a class too rare to stratify
+        return train_test_split(rows, test_size=HOLDOUT_STOPPING_SHARE, random_state=seed)
+
+
 def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *, X_val: pd.DataFrame | None = None,
               y_val: np.ndarray | None = None, threads: int = 1, seed: int = 0,
-              init_model: Any = None) -> Fitted:
+              init_model: Any = None, holdout_stopping: bool = False) -> Fitted:
     """Fit a spec on a frame, recording training and validation loss per round where the family has rounds.
 
     Args:
         spec: The design.
         schema: Column kinds of X.
         X, y: Training features and encoded target.
-        X_val, y_val: Validation rows for the loss curve and xgboost's early stopping.
+        X_val, y_val: Validation rows for the loss curve, and for xgboost's early stopping unless
+            `holdout_stopping` gives it a holdout of the training rows.
         threads: Threads each fit may use.
         seed: Random seed.
         init_model: A fitted pipeline of the same family to fine-tune (pre-train / fine-tune): xgboost continues
             boosting from its booster, a random forest adds trees to it (warm_start); other families ignore it.
+        holdout_stopping: xgboost stops early on a seeded tenth of the training rows (from
+            `HOLDOUT_STOPPING_MIN_ROWS` rows on), never on validation: a model early-stopped on validation scores
+            optimistically there, which would tilt the loop's comparisons on validation towards it.
     Returns:
         The fitted pipeline with its curves.
     """
@@ -193,7 +213,8 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
     if spec.family == "ensemble":
         from synthloop.ensemble import fit_ensemble
 
-        return fit_ensemble(spec, schema, X, y, X_val=X_val, y_val=y_val, threads=threads, seed=seed)
+        return fit_ensemble(spec, schema, X, y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                            holdout_stopping=holdout_stopping)
     n_classes = len(schema.classes) if schema.classes is not None else None
     log_target = spec.params.get("target_transform") == "log1p" and schema.task == "regression"
     if log_target:  # fitted on log(1 + y); predictions are mapped back (see `Log1pTarget`)
@@ -223,17 +244,25 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
     curves: dict[str, list[float]] = {}
     rounds = best = None
     if spec.family == "xgboost":
-        if X_val is None or not spec.params.get("early_stopping_rounds"):
+        stop = None
+        if holdout_stopping and spec.params.get("early_stopping_rounds") and len(y) >= HOLDOUT_STOPPING_MIN_ROWS:
+            fit_rows, stop_rows = _stopping_holdout(y, schema.task, seed)
+            stop = (Xt[stop_rows], np.asarray(y)[stop_rows])
+            Xt, y = Xt[fit_rows], np.asarray(y)[fit_rows]
+        elif X_val is None or not spec.params.get("early_stopping_rounds"):
             est.set_params(early_stopping_rounds=None)
-        evals = [(Xt, y)] + ([(pre.transform(X_val), y_val)] if X_val is not None else [])
+        # xgboost stops early on the last evaluation set: the training rows' holdout when there is one, else the
+        # rows given as X_val; validation given beside a holdout is only recorded (the loss curve).
+        evals = [(Xt, y)] + ([(pre.transform(X_val), y_val)] if X_val is not None else []) + ([stop] if stop else [])
         est.fit(Xt, y, eval_set=evals, verbose=False, xgb_model=booster)
         res = est.evals_result()
         metric = next(iter(res["validation_0"]))
         curves["train_loss"] = [float(v) for v in res["validation_0"][metric]]
-        if "validation_1" in res:
+        if X_val is not None:
             curves["val_loss"] = [float(v) for v in res["validation_1"][metric]]
         rounds = len(curves["train_loss"])
-        best = int(getattr(est, "best_iteration", rounds - 1) or 0) if X_val is not None else rounds - 1
+        stopped = X_val is not None or stop is not None
+        best = int(getattr(est, "best_iteration", rounds - 1) or 0) if stopped else rounds - 1
     else:
         if spec.family == "hist_gradient_boosting" and len(y) * 0.15 < max(30, 3 * (n_classes or 1)):
             est.set_params(early_stopping=False)  # too few rows for its internal validation split

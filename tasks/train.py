@@ -22,7 +22,8 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
         data: Real and synthetic training rows with their origin.
         spec: The design.
         schema: Column kinds and task.
-        X_val, y_val: Validation rows, for the loss curve and early stopping.
+        X_val, y_val: Validation rows, for the loss curve (and early stopping on fewer than 1,000 training rows;
+            from there on boosting stops early on a tenth of the training rows, so validation stays unbiased).
         iteration: Loop iteration.
         threads: Threads the fit may use.
         seed: Random seed.
@@ -32,6 +33,7 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
     """
     inject("train")
     fitted = fit_model(spec, schema, data.X, data.y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                       holdout_stopping=True,
                        init_model=init_model)
     return Trained(spec, fitted.pipeline, fitted.curves, fitted.rounds, fitted.best_round, fitted.fit_seconds,
                    data.n_real, data.n_synthetic)
