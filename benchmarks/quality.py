@@ -1,140 +1,223 @@
-"""Quality against a plain expert script, on datasets that ship with scikit-learn and one simulator.
+"""Quality on real data: default `synthloop run` against a plain pandas + xgboost script and FLAML, same splits.
 
-For each dataset the same split (same seed) is used twice:
-* the loop — `develop` with an out-of-reach goal so it keeps looking for `--max-iterations` iterations, and its
-  best-on-validation model tested once;
-* the plain script — one xgboost model tuned on validation over a small grid (what an expert would write in
-  an afternoon), its best-on-validation setting tested once.
-Test metrics are printed side by side and saved to benchmarks/results/quality.json.
+For every data set and seed the train / validation / test rows are the ones synthloop's own split gives (the same
+seed, the same 60/20/20 shares); each contender fits on train, may look at validation, and is scored once on test:
 
-Each dataset is run with several seeds (each seed a different split) and the means are compared: test splits of
-100-400 rows make single-seed differences of a few rows mostly noise.
+* **bare** — a plain pandas + xgboost script an expert would write: read the file, text columns as pandas
+  categories, one xgboost model (1,000 rounds at learning rate 0.05, early stopping on validation). It does not
+  call synthloop's code (only the row ids of the split come from it).
+* **flaml** — FLAML's AutoML with a 60 s budget, tuning on the validation rows (`X_val`, `y_val`).
+  FLAML is a benchmark-only dependency: `pip install flaml lightgbm` (never a runtime one).
+* **synthloop** — `synthloop run --data FILE --target COLUMN --seed S --json` in a fresh process, with its
+  defaults (no goal threshold), in a temporary MLflow store.
 
-Usage: python benchmarks/quality.py [--max-iterations 5] [--seeds 0,1,2] [--datasets sklearn:wine,...]
+Metrics: accuracy (classification) and RMSE (regression) on test; a win / tie / loss per seed against each
+other contender (a tie is an equal accuracy, or RMSEs within 0.1 %). Results are cached per (data set, seed,
+contender) in benchmarks/results/quality-runs.json, so an interrupted run resumes; `--fresh` starts over.
+
+Usage: python benchmarks/quality.py [--seeds 0,1,2] [--datasets wage,taxi,...] [--only bare,flaml,synthloop]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, ROOT, SYNTHLOOP, machine  # noqa: E402
 
-DATASETS = [
-    "sklearn:breast_cancer",
-    "sklearn:wine",
-    "sklearn:digits",
-    "sklearn:diabetes",
-    "simulate:classification?n_rows=3000&n_features=20&n_informative=8&class_sep=0.8&label_noise=0.05",
-]
-GRID = {"learning_rate": [0.05, 0.1, 0.3], "max_depth": [3, 6], "n_estimators": [100, 300]}
+REALDATA = ROOT.parent / "shared" / "data" / "realdata"
+RUNS = RESULTS / "quality-runs.json"
+SPLITS = RESULTS / "quality-splits.json"  # the row ids per data set and seed, for contenders in other venvs
+FLAML_SECONDS = 60
+THREADS = 2
 
 
-def plain_script(cfg, threads: int) -> dict:
-    """An xgboost model tuned on validation over GRID, tested once on the same sealed split as the loop."""
+def datasets() -> list[dict]:
+    listed = json.loads((REALDATA / "datasets.json").read_text())
+    return [{"name": d["file"].removesuffix(".csv"), "path": str(REALDATA / d["file"]), "target": d["target"],
+             "task": "regression" if d["task"] == "regression" else "classification", "rows": d["rows"]}
+            for d in listed]
+
+
+def split_ids(ds: dict, seed: int) -> dict[str, list]:
+    """The row ids (positions in the file) of synthloop's train, validation and test split for this seed."""
+    from synthloop import data
+    from synthloop.splits import split_frame
+
+    raw = data.load_table(ds["path"])
+    schema, _ = data.infer_schema(raw, ds["target"])
+    frame, _ = data.prepare_frame(raw, schema)
+    train, val, sealed = split_frame(frame, schema, val_fraction=0.2, test_fraction=0.2, seed=seed)
+    return {"train": train.index.tolist(), "val": val.index.tolist(), "test": sealed.open().index.tolist()}
+
+
+def plain_frames(ds: dict, ids: dict[str, list]):
+    """What a plain script does with the file: pandas reads it, text columns become categories."""
+    import pandas as pd
+
+    df = pd.read_csv(ds["path"])
+    y = df[ds["target"]]
+    X = df.drop(columns=[ds["target"]])
+    for col in X.columns:
+        if X[col].dtype == object or str(X[col].dtype).startswith(("string", "str")):
+            X[col] = X[col].astype("category")
+    if ds["task"] == "classification":
+        y = y.astype("category").cat.codes
+    return {part: (X.loc[rows], y.loc[rows]) for part, rows in ids.items()}
+
+
+def score(task: str, y, pred) -> float:
     import numpy as np
 
-    from synthloop import data
-    from synthloop.judge import goal_metric, oriented
-    from synthloop.models import ModelSpec, compute_metrics, fit_model, predict
-    from synthloop.splits import encode_target, split_frame
+    y, pred = np.asarray(y), np.asarray(pred)
+    if task == "classification":
+        return float((y == pred).mean())
+    return float(np.sqrt(np.mean((y.astype(float) - pred.astype(float)) ** 2)))
 
-    raw = data.load_table(cfg.data.source)
-    schema, _ = data.infer_schema(raw, cfg.data.target)
-    frame, _ = data.prepare_frame(raw, schema)
-    train, val, sealed = split_frame(frame, schema, val_fraction=cfg.data.val_fraction,
-                                     test_fraction=cfg.data.test_fraction, seed=cfg.seed)
-    metric = goal_metric(cfg.goal, schema.task)
-    n_classes = len(schema.classes) if schema.classes else None
-    y_tr, y_val = encode_target(train[schema.target], schema), encode_target(val[schema.target], schema)
-    best = None
-    for lr, depth, n in itertools.product(*GRID.values()):
-        spec = ModelSpec("xgboost", {"learning_rate": lr, "max_depth": depth, "n_estimators": n,
-                                     "early_stopping_rounds": None})
-        fitted = fit_model(spec, schema, train[schema.features], y_tr, threads=threads, seed=cfg.seed)
-        pred, proba = predict(fitted.pipeline, val[schema.features], schema.task)
-        score = compute_metrics(schema.task, y_val, pred, proba, n_classes)[metric]
-        if best is None or oriented(metric, score) > oriented(metric, best[0]):
-            best = (score, spec, fitted.pipeline)
-    test = sealed.open()
-    pred, proba = predict(best[2], test[schema.features], schema.task)
-    test_metrics = compute_metrics(schema.task, encode_target(test[schema.target], schema), pred, proba, n_classes)
-    return {"val": best[0], "test": test_metrics[metric], "setting": best[1].describe(),
-            "trials": int(np.prod([len(v) for v in GRID.values()]))}
+
+def run_bare(ds: dict, ids: dict, seed: int) -> dict:
+    import xgboost as xgb
+
+    start = time.perf_counter()
+    parts = plain_frames(ds, ids)
+    (Xtr, ytr), (Xva, yva), (Xte, yte) = parts["train"], parts["val"], parts["test"]
+    cls = xgb.XGBClassifier if ds["task"] == "classification" else xgb.XGBRegressor
+    model = cls(n_estimators=1000, learning_rate=0.05, early_stopping_rounds=50, enable_categorical=True,
+                tree_method="hist", n_jobs=THREADS, random_state=seed)
+    model.fit(Xtr, ytr, eval_set=[(Xva, yva)], verbose=False)
+    return {"test": score(ds["task"], yte, model.predict(Xte)), "val_looks": 1,
+            "seconds": round(time.perf_counter() - start, 1), "model": f"xgboost, {model.best_iteration + 1} rounds"}
+
+
+def run_flaml(ds: dict, ids: dict, seed: int) -> dict:
+    from flaml import AutoML
+
+    start = time.perf_counter()
+    parts = plain_frames(ds, ids)
+    (Xtr, ytr), (Xva, yva), (Xte, yte) = parts["train"], parts["val"], parts["test"]
+    automl = AutoML()
+    automl.fit(Xtr, ytr, X_val=Xva, y_val=yva, task=ds["task"], time_budget=FLAML_SECONDS,
+               metric="accuracy" if ds["task"] == "classification" else "rmse", n_jobs=THREADS, seed=seed,
+               verbose=0)
+    return {"test": score(ds["task"], yte, automl.predict(Xte)), "val_looks": len(automl.config_history),
+            "seconds": round(time.perf_counter() - start, 1), "model": automl.best_estimator}
+
+
+def run_synthloop(ds: dict, ids: dict, seed: int) -> dict:
+    store = tempfile.mkdtemp(prefix="synthloop-quality-")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db"}
+    start = time.perf_counter()
+    out = subprocess.run([SYNTHLOOP, "run", "--data", ds["path"], "--target", ds["target"], "--seed", str(seed),
+                          "--json"], capture_output=True, text=True, env=env, cwd=store)
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"synthloop run failed on {ds['name']} seed {seed}: {out.stderr[-2000:]}")
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    metric = "accuracy" if ds["task"] == "classification" else "rmse"
+    return {"test": summary["test_metrics"][metric], "val_looks": summary["looks_at_validation"],
+            "seconds": round(seconds, 1), "model": summary["best_model"][:200],
+            "iterations": len(summary["iterations"]), "stopped_by": summary.get("stopped_by"),
+            "decisions": [it["decision"] for it in summary["iterations"]],
+            "flow_seconds": summary["seconds"]}
+
+
+CONTENDERS = {"bare": run_bare, "flaml": run_flaml, "synthloop": run_synthloop}
+
+
+def better(task: str, a: float, b: float) -> int:
+    """1 if a beats b, 0 for a tie, -1 if b beats a."""
+    if task == "classification":
+        return (a > b) - (a < b)
+    if abs(a - b) <= 0.001 * max(abs(b), 1e-12):
+        return 0
+    return 1 if a < b else -1
+
+
+AUTOGLUON = RESULTS / "quality-autogluon.json"  # written by benchmarks/autogluon_quality.py in its own venv
+
+
+def table(runs: dict, names: list[str], seeds: list[int]) -> str:
+    import numpy as np
+
+    ag = json.loads(AUTOGLUON.read_text())["runs"] if AUTOGLUON.exists() else {}
+    lines = ["| data set | task (metric) | bare | FLAML-60s | synthloop | synthloop vs bare (W/T/L) | "
+             "synthloop vs FLAML (W/T/L) | AutoGluon-60s (synthloop vs it, W/T/L) | looks at validation: bare / "
+             "FLAML / synthloop | wall s: bare / FLAML / synthloop | synthloop iterations, stopped by |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for ds in datasets():
+        if ds["name"] not in names:
+            continue
+        got = {c: [runs.get(f"{ds['name']}|{s}|{c}") for s in seeds] for c in CONTENDERS}
+        if any(r is None for rs in got.values() for r in rs):
+            continue
+        mean = {c: float(np.mean([r["test"] for r in rs])) for c, rs in got.items()}
+        wtl = {}
+        for other in ("bare", "flaml"):
+            res = [better(ds["task"], got["synthloop"][i]["test"], got[other][i]["test"]) for i in range(len(seeds))]
+            wtl[other] = f"{res.count(1)}/{res.count(0)}/{res.count(-1)}"
+        metric = "accuracy" if ds["task"] == "classification" else "RMSE"
+        looks = " / ".join(f"{np.mean([r['val_looks'] for r in got[c]]):.0f}" for c in CONTENDERS)
+        wall = " / ".join(f"{np.mean([r['seconds'] for r in got[c]]):.0f}" for c in CONTENDERS)
+        its = ", ".join(f"{r['iterations']} {r['stopped_by']}" for r in got["synthloop"])
+        fmt = "{:.4f}" if ds["task"] == "classification" else "{:.4g}"
+        ag_runs = [ag.get(f"{ds['name']}|{s}") for s in seeds]
+        if all(ag_runs):
+            res = [better(ds["task"], got["synthloop"][i]["test"], ag_runs[i]["test"]) for i in range(len(seeds))]
+            ag_cell = (f"{fmt.format(np.mean([r['test'] for r in ag_runs]))} "
+                       f"({res.count(1)}/{res.count(0)}/{res.count(-1)})")
+        else:
+            ag_cell = "—"
+        lines.append(f"| {ds['name']} | {ds['task']} ({metric}) | {fmt.format(mean['bare'])} | "
+                     f"{fmt.format(mean['flaml'])} | **{fmt.format(mean['synthloop'])}** | {wtl['bare']} | "
+                     f"{wtl['flaml']} | {ag_cell} | {looks} | {wall} | {its} |")
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-iterations", type=int, default=5)
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--datasets", default=",".join(d["name"] for d in datasets()))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "quality.json"))
+    parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run (others come from the cache)")
+    parser.add_argument("--fresh", action="store_true", help="forget cached results")
+    parser.add_argument("--export-splits", action="store_true",
+                        help=f"write every data set's split row ids to {SPLITS.relative_to(ROOT)} and stop")
     args = parser.parse_args()
-
-    from synthloop.env import apply_defaults, default_threads
-
-    apply_defaults()
-    import tempfile
-
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp()}/mlflow.db")
-    from flows.develop import develop
-    from synthloop.config import Config
-
-    threads = default_threads()
-    rows = []
-    for source, seed in itertools.product(args.datasets.split(","), [int(x) for x in args.seeds.split(",")]):
-        regression = source in ("sklearn:diabetes",) or source.startswith("simulate:regression")
-        goal = {"goal.metric": "r2", "goal.threshold": 0.99} if regression else \
-            {"goal.metric": "accuracy", "goal.threshold": 0.999}
-        cfg = Config.load(None, {"data.source": source, "data.target": "target", "loop.max_iterations": args.max_iterations,
-                                 "seed": seed,
-                                 "tracking.experiment": "quality-benchmark", "tracking.registered_model": None, **goal})
-        started = time.perf_counter()
-        summary = develop(cfg)
-        loop_seconds = time.perf_counter() - started
-        metric = summary["goal_metric"]
-        started = time.perf_counter()
-        plain = plain_script(cfg, threads)
-        plain_seconds = time.perf_counter() - started
-        best = summary["iterations"][summary["best_iteration"] - 1]
-        row = {"dataset": source.split("?")[0], "seed": seed, "metric": metric,
-               "loop_test": summary["test_metrics"][metric], "plain_test": plain["test"],
-               "loop_val": best["val_metrics"][metric], "plain_val": plain["val"],
-               "loop_model": summary["best_model"], "plain_model": plain["setting"],
-               "loop_iterations": len(summary["iterations"]), "loop_val_looks": summary["looks_at_validation"],
-               "plain_val_looks": plain["trials"], "loop_seconds": round(loop_seconds, 1),
-               "plain_seconds": round(plain_seconds, 1),
-               "decisions": [it["decision"] for it in summary["iterations"]]}
-        rows.append(row)
-        print(f"{row['dataset']:<24} seed {seed} {metric:<9} loop test {row['loop_test']:.4f} (val {row['loop_val']:.4f}, "
-              f"{row['loop_iterations']} it) | plain test {row['plain_test']:.4f} (val {row['plain_val']:.4f}, "
-              f"{plain['trials']} trials)", flush=True)
-
-    import pandas as pd
-
-    table = pd.DataFrame(rows)
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+    names, seeds = args.datasets.split(","), [int(s) for s in args.seeds.split(",")]
+    if args.export_splits:
+        out = {f"{ds['name']}|{seed}": {**split_ids(ds, seed), "path": ds["path"], "target": ds["target"],
+                                        "task": ds["task"]}
+               for ds in datasets() if ds["name"] in names for seed in seeds}
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        SPLITS.write_text(json.dumps(out))
+        print(f"wrote {SPLITS.relative_to(ROOT)}")
+        return 0
+    runs = {} if args.fresh or not RUNS.exists() else json.loads(RUNS.read_text())["runs"]
+    info = machine()
+    for ds in datasets():
+        if ds["name"] not in names:
+            continue
+        for seed in seeds:
+            ids = None
+            for name in args.only.split(","):
+                key = f"{ds['name']}|{seed}|{name}"
+                if key in runs:
+                    continue
+                ids = ids or split_ids(ds, seed)
+                runs[key] = CONTENDERS[name](ds, ids, seed)
+                print(f"{ds['name']:<12} seed {seed} {name:<9} test {runs[key]['test']:.4f}  "
+                      f"{runs[key]['seconds']:6.1f}s  {runs[key]['model']}", flush=True)
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                RUNS.write_text(json.dumps({"machine": info, "runs": runs}, indent=1, default=str))
     print()
-    print("| dataset | metric | seeds | loop test (mean) | plain test (mean) | loop − plain | loop wins/ties/losses | "
-          "loop val − test gap | plain val − test gap |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (name, metric), g in table.groupby(["dataset", "metric"], sort=False):
-        sign = -1 if metric in ("rmse", "mae", "log_loss") else 1
-        diff = sign * (g["loop_test"] - g["plain_test"])
-        print(f"| {name} | {metric} | {len(g)} | {g['loop_test'].mean():.4f} | {g['plain_test'].mean():.4f} | "
-              f"{diff.mean():+.4f} | {(diff > 1e-9).sum()}/{(diff.abs() <= 1e-9).sum()}/{(diff < -1e-9).sum()} | "
-              f"{sign * (g['loop_val'] - g['loop_test']).mean():+.4f} | {sign * (g['plain_val'] - g['plain_test']).mean():+.4f} |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                                           "platform": platform.platform()},
-                               "max_iterations": args.max_iterations, "seeds": args.seeds, "rows": rows}, indent=2))
-    print(f"\nsaved {out}")
+    print(table(runs, names, seeds))
     return 0
 
 

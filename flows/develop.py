@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from prefect.context import get_run_context
 
 from synthloop import records
 from synthloop.config import Config
+from synthloop.loop import LoopState, bound, labels_bought, row_price
 from synthloop.types import Decision
 from tasks import cache
 from tasks.annotate import annotate_rows, human_labels, reannotate_rows
@@ -27,27 +27,6 @@ from tasks.collect import assess_synthetic, collect_data, collect_pretrain_data,
 from tasks.evaluate import evaluate_on_holdout
 from tasks.train import pretrain_model, train_model
 from tasks.validate import validate_model
-
-
-@dataclass
-class _Loop:
-    """What the loop carries from one iteration to the next (flow-local; never handed to the policy)."""
-
-    labelled: pd.DataFrame
-    origin: np.ndarray
-    pool: Any
-    spec: Any
-    synthetic: tuple[pd.DataFrame, pd.Series] | None = None
-    synthetic_report: dict[str, float] | None = None
-    pretrained: Any = None
-    pretrained_family: str | None = None
-    val: pd.DataFrame | None = None
-    tried_families: set[str] = field(default_factory=set)
-    moves: dict[str, int] = field(default_factory=dict)
-    best: dict[str, Any] | None = None
-    book: Any = None  # synthloop.labelling.LabelBook: votes, and the truth in simulations (never read by decisions)
-    flagged: pd.Index | None = None  # train rows the last label audit flagged
-    label_dir: Any = None
 
 
 @flow(name="develop", log_prints=False)
@@ -112,10 +91,11 @@ class _Say:
 def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, flow_run_id: str,
            flow_run_name: str) -> dict[str, Any]:
     from synthloop.annotation import Ledger
+    from synthloop.config import auto_time_budget
     from synthloop.env import default_threads
     from synthloop.judge import goal_metric, oriented
     from synthloop.models import default_spec
-    from synthloop.policy import RuleBasedPolicy, Step
+    from synthloop.policy import RuleBasedPolicy
     from synthloop.splits import encode_target
 
     started = time.monotonic()
@@ -142,23 +122,27 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     X_val = collected.val[schema.features]
     y_val = encode_target(collected.val[schema.target], schema)
     family = cfg.model.family if cfg.model.family != "auto" else "xgboost"
-    state = _Loop(labelled=collected.train, origin=np.full(len(collected.train), "real", dtype=object),
-                  pool=collected.pool, spec=default_spec(family, n_estimators=cfg.model.n_estimators,
-                                                         learning_rate=cfg.model.learning_rate,
-                                                         max_depth=cfg.model.max_depth,
-                                                         early_stopping_rounds=cfg.model.early_stopping_rounds,
-                                                         extra=cfg.model.params),
-                  tried_families={family}, val=collected.val)
+    spec = default_spec(family, n_estimators=cfg.model.n_estimators, learning_rate=cfg.model.learning_rate,
+                        max_depth=cfg.model.max_depth, early_stopping_rounds=cfg.model.early_stopping_rounds,
+                        extra=cfg.model.params)
+    state = LoopState(labelled=collected.train, target=schema.target,
+                      origin=np.full(len(collected.train), "real", dtype=object), pool=collected.pool, spec=spec,
+                      tried_families={family}, val=collected.val)
     ledger = Ledger(cfg.annotation.budget)
     state.book, state.label_dir = _label_book(cfg, collected, tracker, flow_run_id)
     if cfg.data.strategy == "from_scratch":
-        ledger.book("pool", 0, len(collected.train), _row_price(cfg), kind="row+label")
+        ledger.book("pool", 0, len(collected.train), row_price(cfg), kind="row+label")
         say(f"  from scratch: bought {len(collected.train)} rows with labels for {ledger.spent:g}")
     if cfg.data.strategy == "pretrain_finetune":
         state.pretrained = _pretrain(cfg, state, schema, threads, seed, say)
         state.pretrained_family = state.spec.family
-    policy = RuleBasedPolicy(cfg.loop.min_improvement)
-    history: list[Step] = []
+    open_ended = cfg.goal.threshold is None
+    policy = RuleBasedPolicy(cfg.loop.min_improvement, open_ended=open_ended)
+    budget = cfg.loop.time_budget_s or auto_time_budget(int(collected.lineage["rows"]))
+    state.deadline = started + budget
+    if open_ended:
+        say(f"  goal: no threshold — the loop goes on while its moves pay on validation, within {budget:.0f}s "
+            f"(loop.time_budget_s) and {cfg.loop.max_iterations} iterations")
     iterations: list[dict[str, Any]] = []
     action_in = "start"
     looks = 0
@@ -167,7 +151,8 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         child = tracker.get_or_create_child(parent, f"iteration-{it}", f"iteration-{it}",
                                             tags={"synthloop.iteration": str(it), "action_in": action_in})
         open_runs.append(child)
-        data = _training_set(state, schema)
+        it_started = time.monotonic()
+        data = state.training_set(schema)
         init = state.pretrained if state.spec.family == state.pretrained_family else None
         trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed, init_model=init)
         if state.synthetic_report and state.synthetic is not None:
@@ -175,29 +160,19 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
             tracker.log_params(child, {"synthetic.generator": cfg.synthetic.generator,
                                        "synthetic.ratio": cfg.synthetic.ratio})
         report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed, audit=cfg.annotation,
-                                scorer=state.book.scorer(state.labelled[schema.target]))
-        state.flagged = _flagged(report, state)
+                                scorer=state.book.scorer(state.labelled[schema.target]),
+                                previous_audit=state.previous_audit())
         looks += 1
-        score = oriented(metric, report.score)
-        history.append(Step(it, action_in, score))
-        if state.best is None or score > state.best["score"] + 1e-12:
-            state.best = {"score": score, "iteration": it, "trained": trained, "report": report,
-                          "spec": state.spec, "synthetic": state.synthetic}
-
-        decision = policy.decide(report, history, _options(cfg, state, ledger))
-        elapsed = time.monotonic() - started
-        if not decision.stops and it == cfg.loop.max_iterations:
-            decision = Decision("stop", "test", f"{report.shortfall}; max_iterations ({it}) reached "
-                                f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
-        elif not decision.stops and cfg.loop.time_budget_s and elapsed > cfg.loop.time_budget_s:
-            decision = Decision("stop", "test", f"{report.shortfall}; time budget {cfg.loop.time_budget_s:g}s spent "
-                                f"(next would have been {decision.action})", decision.evidence, decision.alternatives)
+        state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
+        decision, stopped_by = bound(policy.decide(report, state.history, state.options(cfg, ledger)), report, it,
+                                     cfg.loop.max_iterations, time.monotonic() - started, budget,
+                                     next_cost=time.monotonic() - it_started)
 
         record = {"iteration": it, "action_in": action_in, "metric": metric, "val_metrics": report.metrics,
                   "train_rows": trained.n_real, "synthetic_rows": trained.n_synthetic, "model": state.spec.describe(),
                   "decision": decision.action, "stage": decision.stage, "reason": decision.reason,
                   "alternatives": list(decision.alternatives), "label_cost": ledger.spent,
-                  "labels_bought": _labels_bought(ledger)}
+                  "labels_bought": labels_bought(ledger)}
         iterations.append(record)
         records.log_iteration(tracker, child, trained, report, decision, record, schema, it)
         records.log_labels(tracker, parent, child, report, ledger, iterations, metric, it)
@@ -209,7 +184,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         if decision.stops:
             break
         action_in = decision.action
-        _build_on_best(state)
+        state.build_on_best()
         _apply(decision, state, cfg, schema, ledger, trained, data, metric, tracker, parent, it, threads, seed,
                retry, say)
 
@@ -224,6 +199,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                                  "iterations": len(iterations), "best_iteration": best["iteration"],
                                  "goal_met": float(goal_met)})
     tracker.set_tags(parent, {"goal_met": str(goal_met).lower(), "test_opened_at": sealed.opened_at,
+                              "stopped_by": stopped_by,
                               "best_model": best["spec"].describe(), "best_iteration": best["iteration"]})
     if not goal_met:
         tracker.set_tags(parent, {"goal_shortfall": best["report"].shortfall})
@@ -244,7 +220,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         "shortfall": best["report"].shortfall, "mlflow_run_id": parent, "mlflow_experiment_id": tracker.experiment_id,
         "tracking_uri": tracker.uri, "model_uri": model_uri, "registered_model": cfg.tracking.registered_model,
         "registered_version": version, "prefect_flow_run_id": flow_run_id, "prefect_flow_run_name": flow_run_name,
-        "seconds": round(time.monotonic() - started, 2),
+        "seconds": round(time.monotonic() - started, 2), "stopped_by": stopped_by, "time_budget_s": budget,
     }
     say(f"test (opened once): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "
         f"goal {'met' if goal_met else 'NOT met: ' + best['report'].shortfall}")
@@ -252,53 +228,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     return summary
 
 
-def _training_set(state: _Loop, schema):
-    from synthloop.splits import encode_target
-    from synthloop.types import TrainingSet
-
-    X = state.labelled[schema.features]
-    y = encode_target(state.labelled[schema.target], schema)
-    origin = state.origin
-    if state.synthetic is not None:
-        X_syn, y_syn = state.synthetic
-        X = pd.concat([X, X_syn], ignore_index=True)
-        y = np.concatenate([y, encode_target(y_syn, schema)])
-        origin = np.concatenate([origin, np.full(len(X_syn), "synthetic", dtype=object)])
-    else:
-        X = X.reset_index(drop=True)
-    return TrainingSet(X, y, origin)
-
-
-def _options(cfg: Config, state: _Loop, ledger):
-    from synthloop.models import FAMILIES
-    from synthloop.policy import Options
-
-    affordable = 0
-    if len(state.pool) and state.pool.has_truth:
-        affordable = min(len(state.pool), ledger.affordable(_row_price(cfg)))
-    elif len(state.pool) and cfg.annotation.mode == "human":
-        affordable = min(len(state.pool), ledger.affordable(_row_price(cfg)))
-    blocked = {}
-    if len(state.pool) and not affordable:
-        blocked["collect_labels"] = f"label budget spent ({ledger.spent:g} of {cfg.annotation.budget:g})"
-    elif not len(state.pool):
-        blocked["collect_labels"] = "no unlabelled rows left to buy"
-    flagged = _flagged_affordable(cfg, state, ledger, blocked)
-    return Options(labels_affordable=affordable, synthetic_available=state.synthetic is None, flagged_labels=flagged,
-                   designs_untried=tuple(f for f in FAMILIES if f not in state.tried_families),
-                   can_train_longer=state.moves.get("train_longer", 0) < 2,
-                   can_regularize=state.moves.get("regularize", 0) < 2, blocked=blocked)
-
-
-def _row_price(cfg: Config) -> float:
-    """What one more labelled row costs: its label, plus the row itself when collecting from scratch."""
-    from synthloop.labelling import item_cost
-
-    row = cfg.data.cost_per_row if cfg.data.strategy == "from_scratch" else 0.0
-    return row + item_cost(cfg.annotation)
-
-
-def _pretrain(cfg: Config, state: _Loop, schema, threads: int, seed: int, say: _Say):
+def _pretrain(cfg: Config, state: LoopState, schema, threads: int, seed: int, say: _Say):
     """Pre-train on a large set once; the loop fine-tunes it on the real rows while the family allows."""
     from synthloop.models import FINE_TUNABLE, default_spec
     from synthloop.splits import encode_target
@@ -315,20 +245,15 @@ def _pretrain(cfg: Config, state: _Loop, schema, threads: int, seed: int, say: _
     return model
 
 
-def _build_on_best(state: _Loop) -> None:
-    """The next action starts from the best recipe so far: one that did not improve validation is undone
-    (bought labels stay: they are real and paid for)."""
-    state.spec, state.synthetic = state.best["spec"], state.best["synthetic"]
-
-
-def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,
+def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,
            it: int, threads: int, seed: int, retry: dict, say: _Say) -> None:
     """Go back to the stage the decision names and redo only what it changes."""
     from synthloop import design
+    from synthloop.config import HIGHER_IS_BETTER
 
-    state.moves[decision.action] = state.moves.get(decision.action, 0) + 1
+    state.count(decision.action)
     if decision.action == "collect_labels":
-        n = min(cfg.annotation.batch_size, _options(cfg, state, ledger).labels_affordable)
+        n = min(cfg.annotation.batch_size, state.options(cfg, ledger).labels_affordable)
         index = select_pool_rows.with_options(**retry)(state.pool, n, cfg.annotation.selection, trained.pipeline, it, seed)
         if cfg.annotation.mode == "human":
             rows, _, state.pool = state.pool.take(index)
@@ -363,19 +288,29 @@ def _apply(decision: Decision, state: _Loop, cfg: Config, schema, ledger, traine
     elif decision.action == "change_design":
         from flows.trials import record_search, search_designs
 
-        candidates = design.design_candidates(state.spec, state.tried_families, cfg.model.n_estimators,
-                                              cfg.model.learning_rate, cfg.model.max_depth, seed=seed)
+        candidates = design.design_candidates(state.spec, schema, data.y, trials=cfg.model.search_trials, seed=seed)
+        # The search may spend about half of what is left of the loop's budget: the chosen design is still to be
+        # fitted and validated, and later moves need their share.
+        now = time.monotonic()
+        deadline = now + 0.5 * max(0.0, state.deadline - now) if state.deadline else None
         search = search_designs(data, candidates, schema, metric, it, threads=threads, seed=seed,
                                 current_family=state.spec.family, current=state.spec,
                                 address=cfg.dask.address,
-                                parallel=cfg.dask.parallel_trials, say=say)
+                                parallel=cfg.dask.parallel_trials, say=say, deadline=deadline)
         record_search(tracker, parent, it, metric, search)
-        choice, runner_up = search["choice"], search["runner_up"]
+        choice, runner_up, single = search["choice"], search["runner_up"], search["single"]
         state.spec = choice["spec"]
         state.tried_families.update(t["spec"].family for t in search["ranked"])
-        shown = f"{runner_up['label']} (CV {runner_up['score']:.4f})" if runner_up else "none"
-        say(f"  train: design search by {choice['folds']}-fold CV on train → {choice['label']} "
-            f"(CV {choice['score']:.4f}); runner-up {shown}")
+        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+        shown = f"{runner_up['label']} (CV {metric} {sign * runner_up['score']:.4f})" if runner_up else "none"
+        say(f"  train: design search, {len(search['ranked'])} designs by {choice['folds']}-fold CV on train "
+            f"(validation not looked at) → {choice['label']} (CV {metric} {sign * choice['score']:.4f}); "
+            f"runner-up {shown}")
+        if search.get("ensemble") and choice["spec"].family == "ensemble":
+            say(f"  train: ensemble selection on out-of-fold predictions: {choice['spec'].describe()}")
+        elif search.get("ensemble"):
+            say(f"  train: the ensemble (CV {sign * search['ensemble']['score']:.4f}) did not beat the best single "
+                f"design {single['label']}: kept the single design")
     elif decision.action == "train_longer":
         state.spec = design.train_longer(state.spec)
         say(f"  train: longer — {state.spec.describe()}")
@@ -412,34 +347,7 @@ def _label_book(cfg: Config, collected, tracker, flow_run_id: str):
     return book, labels_folder(tracker.uri, cfg.annotation.labels_dir, flow_run_id)
 
 
-def _flagged(report, state: _Loop) -> pd.Index:
-    """Ids of the real train rows the label audit flagged (real rows come first in the training set)."""
-    audit = report.diagnosis.get("label_audit") or {}
-    return state.labelled.index[np.asarray(audit.get("flagged", []), dtype=int)]
-
-
-def _flagged_affordable(cfg: Config, state: _Loop, ledger, blocked: dict[str, str]) -> int:
-    """How many flagged rows the configured action can handle now (0, with the reason in `blocked`, if none)."""
-    from synthloop.labelling import item_cost
-
-    n = 0 if state.flagged is None else len(state.flagged)
-    if not n or cfg.annotation.on_flag == "drop":
-        return n
-    if cfg.annotation.mode == "simulated" and not state.book.has_truth:
-        blocked["reannotate"] = ("no simulated annotator can re-label rows whose truth is unknown; set "
-                                 "annotation.mode: human or annotation.on_flag: drop")
-        return 0
-    n = min(n, ledger.affordable(item_cost(cfg.annotation, relabel=True)))
-    if not n:
-        blocked["reannotate"] = f"label budget spent ({ledger.spent:g} of {cfg.annotation.budget:g})"
-    return n
-
-
-def _labels_bought(ledger) -> int:
-    return int(sum(e.n_labels for e in ledger.entries if e.kind != "synthetic"))
-
-
-def _reannotate(state: _Loop, cfg: Config, schema, ledger, it: int, seed: int, retry: dict, say: _Say) -> None:
+def _reannotate(state: LoopState, cfg: Config, schema, ledger, it: int, seed: int, retry: dict, say: _Say) -> None:
     """Flagged labels: re-labelled (more votes, or a better annotator) or dropped, as `annotation.on_flag` says."""
     from synthloop.labelling import item_cost
 

@@ -62,7 +62,7 @@ def design_trials(candidates: list, schema, rows_key: str, metric: str, iteratio
 
 def search_designs(data, candidates: list, schema, metric: str, iteration: int, *, threads: int, seed: int,
                    current_family: str | None = None, address: str | None = None, parallel: bool = True,
-                   say=None, current=None) -> dict[str, Any]:
+                   say=None, current=None, deadline: float | None = None) -> dict[str, Any]:
     """Run a design search where it is cheapest and rank the trials.
 
     Args:
@@ -79,21 +79,24 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
         address: An existing Dask scheduler (`tcp://HOST:PORT`), or None.
         parallel: False runs the trials serially in this process.
         say: Where to report the plan (a callable taking a line), or None.
+        deadline: A `time.monotonic()` value after which a serial search starts no new trial.
     Returns:
-        {"ranked": trials best first, "choice", "runner_up", "plan": the TrialPlan}.
+        `synthloop.design.choose_design`'s result (ranked trials, the choice — a single design or an ensemble
+        of the best ones, ready to fit —, the runner-up, the ensemble) and "plan": the TrialPlan.
     """
-    from synthloop.design import FOLDS, cv_rows, rank_trials
+    from synthloop.design import choose_design, cv_rows, folds_for
     from synthloop.parallel import connect, plan_trials, prefect_api_for_workers, slots_by_host
 
     X, y = cv_rows(data.X, data.y, seed)
-    plan = plan_trials(len(candidates), len(y), X.shape[1], folds=FOLDS, threads=threads, address=address,
+    folds = folds_for(len(y))
+    plan = plan_trials(len(candidates), len(y), X.shape[1], folds=folds, threads=threads, address=address,
                        parallel=parallel)
     if say:
-        say(f"  train: {len(candidates)} design trials — {plan.describe()}")
+        say(f"  train: {len(candidates)} design trials, {folds}-fold CV on train — {plan.describe()}")
     if plan.mode == "serial":
         from tasks.train import search_design
 
-        trials = search_design(data, candidates, schema, metric, iteration, plan.fit_threads, seed)
+        trials = search_design(data, candidates, schema, metric, iteration, plan.fit_threads, seed, folds, deadline)
     else:
         from prefect_dask import DaskTaskRunner
 
@@ -110,38 +113,44 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
         try:
             with prefect_api_for_workers():
                 trials = design_trials.with_options(task_runner=runner)(candidates, schema, key, metric, iteration,
-                                                                         plan.fit_threads, seed, FOLDS, slots)
+                                                                         plan.fit_threads, seed, folds, slots)
         finally:
             _ROWS.pop(key, None)
-    return {**rank_trials(trials, current_family, current), "plan": plan}
+    if current is None and current_family is not None:
+        current = next((t["spec"] for t in trials if t["spec"].family == current_family), None)
+    return {**choose_design(trials, schema, y, metric, current=current), "plan": plan}
 
 
 def record_search(tracker, parent: str, iteration: int, metric: str, search: dict[str, Any]) -> None:
     """Every trial as an MLflow child run of the flow's run (params, CV score, rank, where it ran), the
     choice and the runner-up tagged, and the whole search as `design/search-it{N}.json` on the parent."""
     from synthloop.config import HIGHER_IS_BETTER
+    from synthloop.design import design_params
 
     sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     plan = search["plan"]
     rows = []
-    for rank, trial in enumerate(search["ranked"], start=1):
-        role = ("choice" if trial is search["choice"] else "runner_up" if trial is search["runner_up"] else "")
+    listed = search["ranked"] + ([search["ensemble"]] if search.get("ensemble") else [])
+    chosen = search.get("chosen_trial", search["choice"])
+    for rank, trial in enumerate(listed, start=1):
+        role = ("choice" if trial is chosen else "runner_up" if trial is search["runner_up"] else "")
         run = tracker.get_or_create_child(parent, f"trial-{iteration}-{trial['label']}",
                                           f"design-{iteration}-{trial['label']}",
                                           tags={"synthloop.trial": "true", "synthloop.iteration": str(iteration),
                                                 "synthloop.trial_role": role or "candidate",
                                                 "worker": trial["worker"], "executor": plan.mode})
-        tracker.log_params(run, {"family": trial["spec"].family, **trial["spec"].params})
+        tracker.log_params(run, design_params(trial["spec"]))
         tracker.log_metrics(run, {f"cv_{metric}": sign * trial["score"], "cv_std": trial["std"], "rank": rank,
                                   "trial_seconds": trial["seconds"], "fit_threads": trial["threads"]})
         tracker.finish(run)
         rows.append({"rank": rank, "label": trial["label"], "family": trial["spec"].family,
-                     "params": trial["spec"].params, f"cv_{metric}": sign * trial["score"], "cv_std": trial["std"],
+                     "params": design_params(trial["spec"]), "rounds": trial.get("rounds"), f"cv_{metric}": sign * trial["score"], "cv_std": trial["std"],
                      "seconds": round(trial["seconds"], 3), "threads": trial["threads"], "worker": trial["worker"],
                      "role": role})
     runner_up = search["runner_up"]
-    tracker.set_tags(parent, {f"design_choice_it{iteration}": search["choice"]["label"],
+    tracker.set_tags(parent, {f"design_choice_it{iteration}": chosen["label"],
                               f"design_runner_up_it{iteration}": runner_up["label"] if runner_up else "none"})
     tracker.log_dict(parent, {"iteration": iteration, "metric": metric, "executor": plan.describe(),
                               "folds": search["choice"]["folds"], "trials": rows},
                      f"design/search-it{iteration}.json")
+

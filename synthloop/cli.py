@@ -90,8 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--table", help="table to read when --data is a SQLAlchemy URL")
     run.add_argument("--query", help="SQL query to read when --data is a SQLAlchemy URL")
     run.add_argument("--goal", metavar="EXPR", help="e.g. 'accuracy >= 0.9' or 'rmse <= 600' (validation)")
-    run.add_argument("--model", choices=["auto", "xgboost", "hist_gradient_boosting", "random_forest", "linear"],
-                     help="starting model family")
+    run.add_argument("--model", choices=["auto", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees",
+                                         "linear"],
+                     help="starting model family (the loop's design search may change it)")
     run.add_argument("--max-iterations", type=int, metavar="N", help="bound of the go-back loop")
     run.add_argument("--seed", type=int, help="seed of splits, sampling and models")
     run.add_argument("--threads", type=int, metavar="N", help="threads per model fit (default: all cores)")
@@ -175,7 +176,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         keep = ("iterations", "test_metrics", "goal_met", "mlflow_run_id", "prefect_flow_run_id", "goal_metric",
                 "best_iteration", "best_model", "val_test_gap", "label_cost", "registered_version", "tracking_uri",
-                "seconds")
+                "seconds", "looks_at_validation", "stopped_by", "time_budget_s")
         print(json.dumps({**{k: summary[k] for k in keep}, "registration": note,
                           "links": {k: f"{base}/{v}" for k, v in links.items()}}, default=str))
     else:
@@ -241,13 +242,18 @@ def _quiet_logs(verbose: bool) -> None:
         logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
 
 
+STOPPED_BY = {"no_move_left": " (stopped: no move left that could pay)",
+              "max_iterations": " (stopped: max_iterations reached)",
+              "time_budget": " (stopped: time budget spent)", "goal_met": ""}
+
+
 def _human_summary(s: dict[str, Any], registration: str | None = None, links: dict[str, str] | None = None) -> str:
     metric = s["goal_metric"]
     lines = [
         "",
         f"{'goal met' if s['goal_met'] else 'goal NOT met'} after {len(s['iterations'])} iteration(s) in "
-        f"{s['seconds']:.1f}s — test {metric} {s['test_metrics'].get(metric, float('nan')):.4f} "
-        f"(best iteration {s['best_iteration']}: {s['best_model']})",
+        f"{s['seconds']:.1f}s{STOPPED_BY.get(s.get('stopped_by'), '')} — test {metric} "
+        f"{s['test_metrics'].get(metric, float('nan')):.4f} (best iteration {s['best_iteration']}: {s['best_model']})",
         "",
         f"  {'it':>2}  {'val ' + metric:>14}  {'rows':>10}  decision",
     ]

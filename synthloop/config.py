@@ -175,23 +175,37 @@ class SyntheticConfig(_Section):
 class ModelConfig(_Section):
     """The design: model family and its settings.
 
-    `family: auto` starts with gradient boosting (xgboost) and lets the loop change it.
+    `family: auto` starts with gradient boosting (xgboost) and lets the loop change it. `search_trials` is how many
+    designs a design search cross-validates on train at most (it also stops when its share of the loop's time
+    budget is spent); the best of them may be combined into an ensemble.
     """
 
-    family: Literal["auto", "xgboost", "hist_gradient_boosting", "random_forest", "linear"] = "auto"
+    family: Literal["auto", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear"] = "auto"
     n_estimators: int = Field(200, ge=1, le=100_000)
     learning_rate: float = Field(0.1, gt=0.0, le=1.0)
     max_depth: int = Field(6, ge=1, le=64)
     early_stopping_rounds: int | None = Field(20, ge=1)
     params: dict[str, Any] = {}
+    search_trials: int = Field(24, ge=2, le=500)
 
 
 class LoopConfig(_Section):
-    """Bounds of the go-back loop."""
+    """Bounds of the go-back loop.
+
+    Without a goal threshold the loop keeps going back while its moves pay: a move pays when it improves the best
+    validation score by more than `min_improvement` (in the goal metric's units; relative for rmse and mae) and by
+    more than the noise of a paired comparison on the validation rows. `time_budget_s` None sizes the budget for
+    the data (`auto_time_budget`): 150 s up to 10k rows, growing with the square root of the rows beyond.
+    """
 
     max_iterations: int = Field(6, ge=1, le=100)
     time_budget_s: float | None = Field(None, gt=0)
     min_improvement: float = Field(0.002, ge=0.0)
+
+
+def auto_time_budget(rows: int) -> float:
+    """The loop's default time budget in seconds for a table of `rows` rows."""
+    return float(min(1800.0, 150.0 * max(1.0, rows / 10_000) ** 0.5))
 
 
 class RetryConfig(_Section):

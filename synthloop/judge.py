@@ -88,7 +88,8 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
             half[idx[: max(1, len(idx) // 2)]] = True
     n_real = int(real_mask.sum())
     if n_real >= 20:
-        fitted = fit_model(spec, schema, X[half], y[half], X_val=X_val, y_val=y_val, threads=threads, seed=seed)
+        fitted = fit_model(spec, schema, X[half], y[half], X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                           holdout_stopping=True)
         pred, proba = predict(fitted.pipeline, X_val, schema.task)
         n_classes = len(schema.classes) if schema.classes else None
         half_score = oriented(metric, compute_metrics(schema.task, y_val, pred, proba, n_classes).get(metric, np.nan))
@@ -118,9 +119,45 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
 
 
 def make_report(goal: GoalConfig, task: str, metrics: dict[str, float], train_metrics: dict[str, float],
-                baseline: dict[str, float], diagnosis: dict[str, Any], n_val: int | None = None) -> ValidationReport:
+                baseline: dict[str, float], diagnosis: dict[str, Any], n_val: int | None = None,
+                row_losses: np.ndarray | None = None) -> ValidationReport:
     metric = goal_metric(goal, task)
     passed, shortfall = check_goal(goal, task, metrics, baseline, n_val)
     return ValidationReport(metrics=metrics, train_metrics=train_metrics, baseline=baseline,
                             score=float(metrics.get(metric, np.nan)), passed=passed, shortfall=shortfall,
-                            diagnosis=diagnosis)
+                            diagnosis=diagnosis, row_losses=row_losses)
+
+
+def row_losses(metric: str, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None) -> np.ndarray:
+    """Per row, the loss whose mean the goal metric is (or, for metrics that are not a mean over rows —
+    balanced accuracy, macro-F1, ROC AUC —, the closest such loss: the error rate)."""
+    y = np.asarray(y)
+    if metric == "log_loss" and proba is not None:
+        p = np.clip(proba[np.arange(len(y)), y.astype(int)], 1e-15, 1.0)
+        return -np.log(p)
+    if metric in ("rmse", "r2"):
+        return (np.asarray(pred, dtype=float) - y.astype(float)) ** 2
+    if metric == "mae":
+        return np.abs(np.asarray(pred, dtype=float) - y.astype(float))
+    return (np.asarray(pred) != y).astype(float)
+
+
+def gain_noise(metric: str, losses: np.ndarray, reference: np.ndarray, reference_score: float,
+               y: np.ndarray | None = None) -> float:
+    """One standard error of the gain of a model over a reference on the same validation rows, in the metric's
+    units (paired: what matters is how the two models differ row by row, not how hard the rows are)."""
+    if losses is None or reference is None or len(losses) != len(reference) or len(losses) < 2:
+        return 0.0
+    diff = np.asarray(losses, dtype=float) - np.asarray(reference, dtype=float)
+    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
+    if metric == "rmse":  # d rmse = d mse / (2 rmse)
+        return se / max(2.0 * abs(reference_score), 1e-12)
+    if metric == "r2" and y is not None:  # r2 = 1 - mse / var(y)
+        return se / max(float(np.var(np.asarray(y, dtype=float))), 1e-12)
+    return se
+
+
+def needed_gain(metric: str, min_improvement: float, best_score: float) -> float:
+    """The loop's minimum improvement in the metric's units: absolute for shares and r2, relative to the best
+    score for errors (rmse, mae, log loss), whose scale is the target's."""
+    return min_improvement * (abs(best_score) if not HIGHER_IS_BETTER[metric] else 1.0)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -20,8 +21,11 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 
 from synthloop.types import Schema
 
-FAMILIES = ("xgboost", "hist_gradient_boosting", "random_forest", "linear")
+FAMILIES = ("xgboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear")
 FINE_TUNABLE = ("xgboost", "random_forest")
+NATIVE_CATEGORICAL = ("xgboost", "hist_gradient_boosting")
+# Design settings that are not estimator arguments: how the target and the categorical columns are fed.
+DESIGN_KEYS = ("target_transform", "native_categorical")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,10 @@ class ModelSpec:
         return replace(self, params={**self.params, **changes})
 
     def describe(self) -> str:
+        if self.family == "ensemble":
+            from synthloop.ensemble import describe_members
+
+            return f"ensemble({describe_members(self)})"
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         return f"{self.family}({shown})"
 
@@ -51,6 +59,8 @@ def default_spec(family: str, *, n_estimators: int = 200, learning_rate: float =
                   "l2_regularization": 0.0, "min_samples_leaf": 20}
     elif family == "random_forest":
         params = {"n_estimators": min(n_estimators, 300), "min_samples_leaf": 1, "max_features": "sqrt"}
+    elif family == "extra_trees":
+        params = {"n_estimators": min(n_estimators, 300), "min_samples_leaf": 1, "max_features": 0.5}
     elif family == "linear":
         params = {"C": 1.0, "alpha": 1.0}
     else:
@@ -73,9 +83,13 @@ def _as_object(frame: pd.DataFrame) -> np.ndarray:
     return frame.astype(object).where(frame.notna(), "__missing__").to_numpy()
 
 
-def build_preprocessor(schema: Schema, family: str) -> ColumnTransformer:
+def build_preprocessor(schema: Schema, family: str, *, native_categorical: bool = False) -> ColumnTransformer:
     """Column-wise preprocessing suited to a family: trees take NaN and ordinal codes; linear models
-    take imputed, scaled numbers and one-hot categories."""
+    take imputed, scaled numbers and one-hot categories. With `native_categorical` a category never seen in
+    training becomes NaN (missing) instead of the code -1, so the family's own categorical splits can read it.
+
+    The output columns are numeric and boolean columns, then categorical, then four per datetime column
+    (`categorical_mask` gives which are categorical)."""
     numeric = schema.columns_of("numeric") + schema.columns_of("boolean")
     categorical = schema.columns_of("categorical")
     dates = schema.columns_of("datetime")
@@ -89,7 +103,8 @@ def build_preprocessor(schema: Schema, family: str) -> ColumnTransformer:
                              SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler())
     else:
         num = "passthrough"
-        cat = make_pipeline(as_object, OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+        cat = make_pipeline(as_object, OrdinalEncoder(handle_unknown="use_encoded_value",
+                                                      unknown_value=np.nan if native_categorical else -1,
                                                       min_frequency=5, max_categories=250))
         date = FunctionTransformer(datetime_features)
     parts = [(name, step, cols) for name, step, cols in
@@ -97,25 +112,45 @@ def build_preprocessor(schema: Schema, family: str) -> ColumnTransformer:
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
 
 
-def build_estimator(spec: ModelSpec, task: str, *, threads: int, seed: int, n_classes: int | None = None):
-    """The unfitted estimator of a spec, with its thread count set on purpose."""
-    p = dict(spec.params)
+def categorical_mask(schema: Schema) -> list[bool]:
+    """Which output columns of a tree family's preprocessor hold category codes."""
+    n_num = len(schema.columns_of("numeric")) + len(schema.columns_of("boolean"))
+    return ([False] * n_num + [True] * len(schema.columns_of("categorical"))
+            + [False] * 4 * len(schema.columns_of("datetime")))
+
+
+def build_estimator(spec: ModelSpec, task: str, *, threads: int, seed: int, n_classes: int | None = None,
+                    categorical: list[bool] | None = None):
+    """The unfitted estimator of a spec, with its thread count set on purpose.
+
+    `categorical` (the preprocessor's `categorical_mask`) switches on the family's own categorical splits when
+    the spec asks for them (`native_categorical`: xgboost and HistGradientBoosting)."""
+    p = {k: v for k, v in spec.params.items() if k not in DESIGN_KEYS}
+    native = bool(spec.params.get("native_categorical")) and categorical is not None and any(categorical)
     if spec.family == "xgboost":
         import xgboost as xgb
 
         cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
         metric = "rmse" if task == "regression" else ("logloss" if n_classes == 2 else "mlogloss")
+        if native:
+            p.update(enable_categorical=True, feature_types=["c" if c else "q" for c in categorical],
+                     max_cat_to_onehot=8)
         return cls(tree_method="hist", n_jobs=threads, random_state=seed, eval_metric=metric, **p)
     if spec.family == "hist_gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
         cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
-        return cls(random_state=seed, early_stopping=True, scoring="loss", validation_fraction=0.15,
-                   n_iter_no_change=20, **p)
+        p = {"early_stopping": True, "validation_fraction": 0.15, "n_iter_no_change": 20, **p}
+        return cls(random_state=seed, scoring="loss", categorical_features=list(categorical) if native else None, **p)
     if spec.family == "random_forest":
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
+        return cls(n_jobs=threads, random_state=seed, **p)
+    if spec.family == "extra_trees":
+        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+        cls = ExtraTreesClassifier if task == "classification" else ExtraTreesRegressor
         return cls(n_jobs=threads, random_state=seed, **p)
     if spec.family == "linear":
         from sklearn.linear_model import LogisticRegression, Ridge
@@ -137,32 +172,61 @@ class Fitted:
     fit_seconds: float
 
 
+HOLDOUT_STOPPING_MIN_ROWS = 1000
+HOLDOUT_STOPPING_SHARE = 0.1
+
+
+def _stopping_holdout(y: np.ndarray, task: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions to fit on and the seeded (stratified) tenth of the training rows that early stopping watches."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    strata = y if task == "classification" and np.bincount(np.asarray(y, dtype=int)).min() >= 2 else None
+    try:
+        return train_test_split(rows, test_size=HOLDOUT_STOPPING_SHARE, random_state=seed, stratify=strata)
+    except ValueError:  # a class too rare to stratify
+        return train_test_split(rows, test_size=HOLDOUT_STOPPING_SHARE, random_state=seed)
+
+
 def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *, X_val: pd.DataFrame | None = None,
               y_val: np.ndarray | None = None, threads: int = 1, seed: int = 0,
-              init_model: Any = None) -> Fitted:
+              init_model: Any = None, holdout_stopping: bool = False) -> Fitted:
     """Fit a spec on a frame, recording training and validation loss per round where the family has rounds.
 
     Args:
         spec: The design.
         schema: Column kinds of X.
         X, y: Training features and encoded target.
-        X_val, y_val: Validation rows for the loss curve and xgboost's early stopping.
+        X_val, y_val: Validation rows for the loss curve, and for xgboost's early stopping unless
+            `holdout_stopping` gives it a holdout of the training rows.
         threads: Threads each fit may use.
         seed: Random seed.
         init_model: A fitted pipeline of the same family to fine-tune (pre-train / fine-tune): xgboost continues
             boosting from its booster, a random forest adds trees to it (warm_start); other families ignore it.
+        holdout_stopping: xgboost stops early on a seeded tenth of the training rows (from
+            `HOLDOUT_STOPPING_MIN_ROWS` rows on), never on validation: a model early-stopped on validation scores
+            optimistically there, which would tilt the loop's comparisons on validation towards it.
     Returns:
         The fitted pipeline with its curves.
     """
     start = time.perf_counter()
+    if spec.family == "ensemble":
+        from synthloop.ensemble import fit_ensemble
+
+        return fit_ensemble(spec, schema, X, y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                            holdout_stopping=holdout_stopping)
     n_classes = len(schema.classes) if schema.classes is not None else None
-    est = build_estimator(spec, schema.task, threads=threads, seed=seed, n_classes=n_classes)
+    log_target = spec.params.get("target_transform") == "log1p" and schema.task == "regression"
+    if log_target:  # fitted on log(1 + y); predictions are mapped back (see `Log1pTarget`)
+        y = np.log1p(np.asarray(y, dtype=float))
+        y_val = np.log1p(np.asarray(y_val, dtype=float)) if y_val is not None else None
     booster = None
     if init_model is not None and spec.family in FINE_TUNABLE:
         # Fine-tuning keeps the pre-trained preprocessing, so codes and columns mean the same thing.
         pre = init_model.named_steps["preprocess"]
         Xt = pre.transform(X)
         previous = init_model.named_steps["model"]
+        est = build_estimator(spec, schema.task, threads=threads, seed=seed, n_classes=n_classes)
         if spec.family == "xgboost":
             booster = previous.get_booster()
         else:
@@ -172,22 +236,33 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
             est = copy.deepcopy(previous).set_params(warm_start=True, n_jobs=threads,
                                                      n_estimators=previous.n_estimators + spec.params["n_estimators"])
     else:
-        pre = build_preprocessor(schema, spec.family)
+        native = bool(spec.params.get("native_categorical")) and spec.family in NATIVE_CATEGORICAL
+        pre = build_preprocessor(schema, spec.family, native_categorical=native)
         Xt = pre.fit_transform(X)
+        est = build_estimator(spec, schema.task, threads=threads, seed=seed, n_classes=n_classes,
+                              categorical=categorical_mask(schema) if native else None)
     curves: dict[str, list[float]] = {}
     rounds = best = None
     if spec.family == "xgboost":
-        if X_val is None or not spec.params.get("early_stopping_rounds"):
+        stop = None
+        if holdout_stopping and spec.params.get("early_stopping_rounds") and len(y) >= HOLDOUT_STOPPING_MIN_ROWS:
+            fit_rows, stop_rows = _stopping_holdout(y, schema.task, seed)
+            stop = (Xt[stop_rows], np.asarray(y)[stop_rows])
+            Xt, y = Xt[fit_rows], np.asarray(y)[fit_rows]
+        elif X_val is None or not spec.params.get("early_stopping_rounds"):
             est.set_params(early_stopping_rounds=None)
-        evals = [(Xt, y)] + ([(pre.transform(X_val), y_val)] if X_val is not None else [])
+        # xgboost stops early on the last evaluation set: the training rows' holdout when there is one, else the
+        # rows given as X_val; validation given beside a holdout is only recorded (the loss curve).
+        evals = [(Xt, y)] + ([(pre.transform(X_val), y_val)] if X_val is not None else []) + ([stop] if stop else [])
         est.fit(Xt, y, eval_set=evals, verbose=False, xgb_model=booster)
         res = est.evals_result()
         metric = next(iter(res["validation_0"]))
         curves["train_loss"] = [float(v) for v in res["validation_0"][metric]]
-        if "validation_1" in res:
+        if X_val is not None:
             curves["val_loss"] = [float(v) for v in res["validation_1"][metric]]
         rounds = len(curves["train_loss"])
-        best = int(getattr(est, "best_iteration", rounds - 1) or 0) if X_val is not None else rounds - 1
+        stopped = X_val is not None or stop is not None
+        best = int(getattr(est, "best_iteration", rounds - 1) or 0) if stopped else rounds - 1
     else:
         if spec.family == "hist_gradient_boosting" and len(y) * 0.15 < max(30, 3 * (n_classes or 1)):
             est.set_params(early_stopping=False)  # too few rows for its internal validation split
@@ -199,8 +274,35 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
             rounds = int(est.n_iter_)
             vl = curves.get("val_loss") or curves["train_loss"]
             best = int(np.argmin(vl)) if vl else 0
+    if log_target:
+        est = Log1pTarget(est)
     return Fitted(Pipeline([("preprocess", pre), ("model", est)]), curves, rounds, best,
                   time.perf_counter() - start)
+
+
+class Log1pTarget(BaseEstimator):
+    """A regressor fitted on log(1 + y): predicts exp(prediction) - 1, on the target's own scale.
+
+    Skewed positive targets (prices, counts, wages) are often fitted better on the log scale; the design
+    search keeps the transform only when cross-validation on train says it helps. Saved by `synthloop.modelstore`
+    as the inner estimator's own files plus the transform's name.
+    """
+
+    transform = "log1p"
+
+    def __init__(self, estimator: Any):
+        self.estimator = estimator
+
+    def predict(self, X) -> np.ndarray:
+        return np.expm1(np.asarray(self.estimator.predict(X), dtype=float))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:  # feature_importances_, n_features_in_ ... of the inner model
+        if name == "estimator":
+            raise AttributeError(name)
+        return getattr(self.estimator, name)
 
 
 def predict(pipeline: Pipeline, X: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -259,7 +361,10 @@ def baseline_metrics(task: str, y_train: np.ndarray, y_val: np.ndarray, n_classe
 
 def feature_importance(pipeline: Pipeline) -> pd.Series | None:
     """Importances by preprocessed feature name, where the estimator exposes them."""
+    if not hasattr(pipeline, "named_steps"):  # an ensemble: the importances of its heaviest member
+        pipeline = pipeline.members[int(np.argmax(pipeline.weights))]
     est = pipeline.named_steps["model"]
+    est = getattr(est, "estimator", est) if isinstance(est, Log1pTarget) else est
     values = getattr(est, "feature_importances_", None)
     if values is None and hasattr(est, "coef_"):
         values = np.abs(np.atleast_2d(est.coef_)).mean(axis=0)

@@ -40,6 +40,10 @@ CODE_PATH = Path(__file__).with_name("pyfunc_model.py")
 # Every type in a synthloop model's skops files that skops does not trust by default. Anything else in a
 # file is refused at load time (and at save time, so a model that could not be loaded is never logged).
 TRUSTED_TYPES = (
+    # HistGradientBoosting with native categorical splits keeps an internal ColumnTransformer whose numeric part is
+    # FunctionTransformer(partial(check_array, ...)); skops loads a partial only when its function is trusted too.
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
@@ -103,18 +107,42 @@ class NativeModel:
 # saving -------------------------------------------------------------------------------------------
 def save_native(pipeline: Any, *, task: str, family: str, classes: list[Any] | None, kinds: dict[str, str],
                 directory: Path) -> NativeModel:
-    """Write a fitted `Pipeline(preprocess, model)` as native files into `directory`.
+    """Write a fitted `Pipeline(preprocess, model)`, or an `Ensemble` of them, as native files into `directory`.
+
+    An ensemble's members go into `member-0/`, `member-1/` ... (each as a single model's files) and their
+    weights into `synthloop.json`.
 
     Returns:
         The model as `load_native` will give it back (read from the files just written, so what is logged
         is known to load).
     """
+    from synthloop.ensemble import Ensemble
+
+    directory.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "task": task, "family": family,
+                            "kinds": dict(kinds), "classes": _plain(classes)}
+    if isinstance(pipeline, Ensemble):
+        members = []
+        for i, member in enumerate(pipeline.members):
+            members.append({"dir": f"member-{i}", **_save_member(member, directory / f"member-{i}")})
+        meta["ensemble"] = {"weights": [float(w) for w in pipeline.weights], "members": members}
+    else:
+        meta.update(_save_member(pipeline, directory))
+    (directory / META_FILE).write_text(json.dumps(meta, indent=1))
+    return load_native(directory)
+
+
+def _save_member(pipeline: Any, directory: Path) -> dict[str, Any]:
+    """One fitted pipeline's files: the preprocessing (skops) and the estimator (xgboost UBJ or skops)."""
     import skops.io as sio
+
+    from synthloop.models import Log1pTarget
 
     directory.mkdir(parents=True, exist_ok=True)
     pre, est = pipeline.named_steps["preprocess"], pipeline.named_steps["model"]
-    meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "task": task, "family": family,
-                            "kinds": dict(kinds), "classes": _plain(classes)}
+    meta: dict[str, Any] = {}
+    if isinstance(est, Log1pTarget):
+        est, meta["target_transform"] = est.estimator, Log1pTarget.transform
     sio.dump(pre, directory / PREPROCESS_FILE, compression=zipfile.ZIP_DEFLATED)
     if type(est).__name__ in _XGB_CLASSES and type(est).__module__.startswith("xgboost"):
         est.save_model(directory / "estimator.ubj")
@@ -122,14 +150,13 @@ def save_native(pipeline: Any, *, task: str, family: str, classes: list[Any] | N
     else:
         sio.dump(est, directory / "estimator.skops", compression=zipfile.ZIP_DEFLATED)
         meta["estimator"] = {"file": "estimator.skops", "format": "skops", "class": type(est).__name__}
-    (directory / META_FILE).write_text(json.dumps(meta, indent=1))
     for name in (PREPROCESS_FILE, meta["estimator"]["file"]):
         if name.endswith(".skops"):
             untrusted = sorted(set(sio.get_untrusted_types(file=directory / name)) - set(TRUSTED_TYPES))
             if untrusted:
                 raise ModelLoadError(f"model file {name} would hold types synthloop does not load: "
                                      f"{', '.join(untrusted)}")
-    return load_native(directory)
+    return meta
 
 
 def _plain(classes: list[Any] | None) -> list[Any] | None:
@@ -142,10 +169,6 @@ def _plain(classes: list[Any] | None) -> list[Any] | None:
 # loading ------------------------------------------------------------------------------------------
 def load_native(directory: Path, *, threads: int = 1) -> NativeModel:
     """Read the files `save_native` wrote. skops files load only `TRUSTED_TYPES`; xgboost reads its own format."""
-    import skops.io as sio
-    from skops.io.exceptions import UntrustedTypesFoundException
-    from sklearn.pipeline import Pipeline
-
     directory = Path(directory)
     try:
         meta = json.loads((directory / META_FILE).read_text())
@@ -154,6 +177,24 @@ def load_native(directory: Path, *, threads: int = 1) -> NativeModel:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelLoadError(f"{directory / META_FILE}: model format {meta.get('format_version')!r} is not "
                              f"{FORMAT_VERSION}, the one this synthloop reads")
+    if "ensemble" in meta:
+        from synthloop.ensemble import Ensemble
+
+        info = meta["ensemble"]
+        members = [_load_member(directory / m["dir"], m, threads) for m in info["members"]]
+        n_classes = len(meta["classes"]) if meta["classes"] is not None else None
+        pipeline = Ensemble(members, info["weights"], meta["task"], n_classes)
+    else:
+        pipeline = _load_member(directory, meta, threads)
+    return NativeModel(pipeline, meta["task"], meta["family"], meta["classes"], meta["kinds"])
+
+
+def _load_member(directory: Path, meta: dict[str, Any], threads: int) -> Any:
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    from synthloop.models import Log1pTarget
 
     def skops_load(name: str):
         try:
@@ -178,8 +219,12 @@ def load_native(directory: Path, *, threads: int = 1) -> NativeModel:
             est.set_params(n_jobs=threads)
     else:
         raise ModelLoadError(f"{directory / META_FILE}: unknown estimator format {info['format']!r}")
-    return NativeModel(Pipeline([("preprocess", pre), ("model", est)]), meta["task"], meta["family"],
-                       meta["classes"], meta["kinds"])
+    transform = meta.get("target_transform")
+    if transform == Log1pTarget.transform:
+        est = Log1pTarget(est)
+    elif transform is not None:
+        raise ModelLoadError(f"{directory / META_FILE}: unknown target transform {transform!r}")
+    return Pipeline([("preprocess", pre), ("model", est)])
 
 
 def file_digests(directory: Path) -> dict[str, str]:

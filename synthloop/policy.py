@@ -25,11 +25,16 @@ ACTION_STAGE = {
 
 @dataclass(frozen=True)
 class Step:
-    """One finished iteration: the action that led to it ("start" for the first) and its oriented score."""
+    """One finished iteration: the action that led to it ("start" for the first) and its oriented score.
+
+    `needed` is the gain over the best score before it that would have counted as real: the loop's minimum
+    improvement in the metric's units, or the noise of a paired comparison on the validation rows if larger.
+    """
 
     iteration: int
     action: str
     score: float
+    needed: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,12 @@ class Policy(Protocol):
 
 
 def unhelpful_actions(history: Sequence[Step], min_improvement: float) -> dict[str, float]:
-    """Actions whose iteration did not beat the best score before it, with the change they made."""
+    """Actions whose iteration did not beat the best score before it by a real margin (`Step.needed`, at least
+    `min_improvement`), with the change they made."""
     out: dict[str, float] = {}
     best = float("-inf")
     for step in history:
-        if step.action != "start" and step.score < best + min_improvement:
+        if step.action != "start" and step.score < best + max(min_improvement, step.needed):
             out[step.action] = step.score - best
         best = max(best, step.score)
     return out
@@ -64,16 +70,26 @@ def unhelpful_actions(history: Sequence[Step], min_improvement: float) -> dict[s
 class RuleBasedPolicy:
     """Diagnosis → action, in the order the evidence points, skipping what failed before.
 
-    Order of preference: noisy labels → re-annotate; learning curve rising → more real labels if
-    affordable, else synthetic rows; undertrained → train longer; overfitting → regularize (or more
-    data); underfitting → a different design; then whatever is left.
+    With a goal threshold, the order of preference is: noisy labels → re-annotate; learning curve rising →
+    more real labels if affordable, else synthetic rows; undertrained → train longer; overfitting → regularize
+    (or more data); underfitting → a different design; then whatever is left, until the goal is met.
+
+    Open-ended (`open_ended`: no threshold, "as good as the budgets allow") the loop goes on after the goal
+    check passes, and only moves with evidence behind them are candidates: noisy labels → re-annotate; a rising
+    learning curve with labels to buy → buy them; a design never searched → a design search (an untuned default
+    is the commonest limit on real data); undertrained → train longer; overfitting → regularize; a rising curve
+    → synthetic rows; a class the model misses → class-balanced synthetic rows. A move that did not pay is not
+    repeated, and the loop stops when no candidate is left.
     """
 
     min_improvement: float = 0.002
+    open_ended: bool = False
 
     def decide(self, report: ValidationReport, history: Sequence[Step], options: Options) -> Decision:
-        if report.passed:
+        if report.passed and not self.open_ended:
             return Decision("stop", "test", f"goal met on validation ({report.score:.4f})")
+        if self.open_ended:
+            return self._decide_open(report, history, options)
         d = report.diagnosis
         lc, gap, training = d.get("learning_curve", {}), d.get("gap", {}), d.get("training", {})
         audit = d.get("label_audit", {})
@@ -123,11 +139,68 @@ class RuleBasedPolicy:
         evidence = {"shortfall": report.shortfall, **{k: v for k, v in d.items()}}
         if chosen is None:
             return Decision("stop", "test", f"{report.shortfall}; no action left that could help, "
-                                            "testing the best model on validation", evidence, tuple(passed_over))
+                                            "testing the best model on validation",
+                            {**evidence, "stopped_by": "no_move_left"}, tuple(passed_over))
         action, why = chosen
         if action == "add_synthetic" and rebalance:
             evidence["rebalance"] = True
         return Decision(action, ACTION_STAGE[action], f"{report.shortfall}; {why}", evidence, tuple(passed_over))
+
+    def _decide_open(self, report: ValidationReport, history: Sequence[Step], options: Options) -> Decision:
+        d = report.diagnosis
+        lc, gap, training = d.get("learning_curve", {}), d.get("gap", {}), d.get("training", {})
+        audit, classes = d.get("label_audit", {}), d.get("classes", {})
+        state = (f"{report.shortfall}; " if report.shortfall else
+                 "clearly better than the baseline, no threshold set: going on while moves pay; ")
+        wanted: list[tuple[str, str]] = []
+        if audit.get("noisy"):
+            wanted.append(("reannotate", f"label audit flags {options.flagged_labels} train labels as likely wrong "
+                                         f"(estimated noise {audit.get('noise_rate', 0):.1%})"))
+        rising = (f"learning curve still rising: {lc['rows'][0]}→{lc['rows'][1]} rows gained {lc['gain']:+.4f}"
+                  if lc.get("rising") else "")
+        if rising:
+            wanted.append(("collect_labels", f"{rising}, and labels can be bought"))
+        wanted.append(("change_design", "the design was never searched: cross-validation on train picks among "
+                                        "tuned designs of every family and an ensemble of the best"))
+        if training.get("undertrained"):
+            wanted.append(("train_longer", f"validation loss still falling at round {training['best_round'] + 1} "
+                                           f"of {training['max_rounds']}"))
+        if gap.get("overfit"):
+            wanted.append(("regularize", f"train {gap['train']:.4f} is far above validation {gap['val']:.4f} "
+                                         f"(gap {gap['gap']:.4f}): overfitting"))
+        rebalance = False
+        if rising:
+            wanted.append(("add_synthetic", f"{rising}; synthetic rows are free (kept only if validation improves)"))
+        elif classes.get("imbalanced"):
+            wanted.append(("add_synthetic", f"class {classes['worst_class']} has recall {classes['worst_recall']:.2f} "
+                                            "on validation: synthetic rows in equal class shares"))
+            rebalance = True
+        failed = unhelpful_actions(history, self.min_improvement)
+        available = self._available(options)
+        chosen: tuple[str, str] | None = None
+        passed_over: list[str] = []
+        for action, why in wanted:
+            if action in failed:
+                passed_over.append(f"{action}: tried, changed the score by {failed[action]:+.4f} (did not pay)")
+            elif action in options.blocked:
+                passed_over.append(f"{action}: {options.blocked[action]}")
+            elif not available[action]:
+                passed_over.append(f"{action}: {'done already' if action == 'change_design' else 'not available'}")
+            elif chosen is None:
+                chosen = (action, why)
+            else:
+                passed_over.append(f"{action}: {why}")
+        for action in ACTION_STAGE:
+            if action not in (a for a, _ in wanted):
+                passed_over.append(f"{action}: no evidence that it would pay")
+        evidence = {"shortfall": report.shortfall, **d}
+        if chosen is None:
+            return Decision("stop", "test", f"{state}no move left that could pay, testing the best model on validation",
+                            {**evidence, "stopped_by": "no_move_left"}, tuple(passed_over))
+        action, why = chosen
+        if action == "add_synthetic" and rebalance:
+            evidence["rebalance"] = True
+        return Decision(action, ACTION_STAGE[action], f"{state}{why}", evidence, tuple(passed_over))
 
     @staticmethod
     def _available(o: Options) -> dict[str, bool]:

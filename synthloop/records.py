@@ -14,11 +14,12 @@ def log_iteration(tracker, run_id, trained, report, decision, record, schema, it
     """An iteration's child run: rows and design as params, loss curves as step metrics, validation/train/baseline
     metrics, the decision as tags and `decision.json` (with the full diagnosis), and its plots."""
     from synthloop import plots
+    from synthloop.design import design_params
 
     tracker.log_params(run_id, {"iteration": it, "rows_real": trained.n_real, "rows_synthetic": trained.n_synthetic,
                                 "synthetic_share": round(trained.n_synthetic / max(1, trained.n_real + trained.n_synthetic), 4),
                                 "model_family": trained.spec.family,
-                                **{f"model.{k}": v for k, v in trained.spec.params.items()}})
+                                **{f"model.{k}": v for k, v in design_params(trained.spec).items() if k != "family"}})
     tracker.log_curves(run_id, trained.curves)
     tracker.log_metrics(run_id, {**{f"val_{k}": v for k, v in report.metrics.items()},
                                  **{f"train_{k}": v for k, v in report.train_metrics.items()},

@@ -732,8 +732,9 @@ class SmoteSampler(BaseEstimator):
         Args:
             n: Number of rows.
             class_weights: Classification only: class label -> relative share of the generated
-                rows, or "balanced" for equal shares. None (default) favours minority classes:
-                new rows go where they bring real + synthetic class counts closest to equal.
+                rows; "balanced" for equal shares; "equalize" to put new rows where they bring real +
+                synthetic class counts closest to equal (rebalancing). None (default) keeps the
+                observed class shares.
             random_state: Seed for this draw; None continues the generator seeded at fit.
 
         Returns:
@@ -750,6 +751,8 @@ class SmoteSampler(BaseEstimator):
             counts = {None: n}
         else:
             if class_weights is None:
+                shares = self.class_counts_.astype(np.float64)
+            elif class_weights == "equalize":
                 shares = _equalising_shares(self.class_counts_, n)
             else:
                 shares = _class_shares(self.classes_, class_weights)

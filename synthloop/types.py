@@ -100,6 +100,8 @@ class ValidationReport:
         passed: Whether the goal is met (threshold met and clearly better than the baseline).
         shortfall: Why it is not met, in words ("" when passed).
         diagnosis: Named findings with their evidence (learning-curve gain, gap, ...).
+        row_losses: Per validation row, the loss behind the goal metric (`synthloop.judge.row_losses`): what a
+            paired comparison of two models on the same rows needs.
     """
 
     metrics: dict[str, float]
@@ -109,6 +111,7 @@ class ValidationReport:
     passed: bool
     shortfall: str
     diagnosis: dict[str, Any]
+    row_losses: Any = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
         data: Real and synthetic training rows with their origin.
         spec: The design.
         schema: Column kinds and task.
-        X_val, y_val: Validation rows, for the loss curve and early stopping.
+        X_val, y_val: Validation rows, for the loss curve (and early stopping on fewer than 1,000 training rows;
+            from there on boosting stops early on a tenth of the training rows, so validation stays unbiased).
         iteration: Loop iteration.
         threads: Threads the fit may use.
         seed: Random seed.
@@ -32,6 +33,7 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
     """
     inject("train")
     fitted = fit_model(spec, schema, data.X, data.y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                       holdout_stopping=True,
                        init_model=init_model)
     return Trained(spec, fitted.pipeline, fitted.curves, fitted.rounds, fitted.best_round, fitted.fit_seconds,
                    data.n_real, data.n_synthetic)
@@ -56,7 +58,7 @@ def pretrain_model(X: pd.DataFrame, y: np.ndarray, spec: ModelSpec, schema: Sche
 
 @task(name="design", task_run_name="design-search-it{iteration}", cache_policy=NO_CACHE)
 def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema, metric: str, iteration: int,
-                  threads: int, seed: int) -> list[dict]:
+                  threads: int, seed: int, folds: int | None = None, deadline: float | None = None) -> list[dict]:
     """Judge candidate designs by cross-validation on train, one after another in this process.
 
     Validation is not looked at. Each fit uses `threads` threads (OpenMP pools capped to match). The
@@ -64,18 +66,27 @@ def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema
 
     Args:
         data: Training rows.
-        candidates: Designs to try.
+        candidates: Designs to try, most promising first.
         schema: Column kinds and task.
         metric: The goal metric.
         iteration: Loop iteration.
         threads: Threads each fit may use.
         seed: Random seed.
+        folds: CV folds (default: `synthloop.design.folds_for` the rows).
+        deadline: A `time.monotonic()` value after which no new trial starts (the first two always run).
     Returns:
         One dict per trial (spec, label, mean and std of the CV score oriented so higher is better,
-        seconds, threads, worker "in-process"), best first.
+        out-of-fold predictions, rounds, seconds, threads, worker "in-process"), best first.
     """
-    from synthloop.design import cv_rows, rank_trials, run_trial
+    import time
+
+    from synthloop.design import cv_rows, folds_for, rank_trials, run_trial
 
     X, y = cv_rows(data.X, data.y, seed)
-    trials = [run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed) for spec in candidates]
+    folds = folds or folds_for(len(y))
+    trials = []
+    for spec in candidates:
+        if deadline is not None and len(trials) >= 2 and time.monotonic() > deadline:
+            break
+        trials.append(run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds))
     return rank_trials(trials)["ranked"]

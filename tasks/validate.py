@@ -15,7 +15,7 @@ from synthloop.types import Schema, Trained, TrainingSet, ValidationReport
 @task(name="validate", task_run_name="validate-it{iteration}", cache_policy=NO_CACHE)
 def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y_val: np.ndarray, goal: GoalConfig,
                    iteration: int, threads: int, seed: int, audit: AnnotationConfig | None = None,
-                   scorer=None) -> ValidationReport:
+                   scorer=None, previous_audit: dict | None = None) -> ValidationReport:
     """Score the model on validation, check the goal, and diagnose what limits it.
 
     Args:
@@ -30,10 +30,13 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         audit: The annotation config; when its `audit` is on, the real train labels are audited (see
             `synthloop.labelling.label_audit`) and the result goes to `diagnosis["label_audit"]`.
         scorer: Scores the audit's flags against the truth (simulations only); never read by a decision.
+        previous_audit: The last audit's result when the real train rows and their labels have not changed since:
+            the audit fits its own models on those rows only, so it would find the same again.
     Returns:
-        The validation report; its diagnosis is empty when the goal is met (there is nothing to go back for).
+        The validation report; its diagnosis is empty when a goal threshold is met (there is nothing to go back
+        for).
     """
-    from synthloop.judge import check_goal, diagnose, goal_metric, make_report
+    from synthloop.judge import check_goal, diagnose, goal_metric, make_report, row_losses
     from synthloop.models import baseline_metrics, compute_metrics, predict
 
     inject("validate")
@@ -45,18 +48,22 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
     train_metrics = compute_metrics(schema.task, data.y[real], tr_pred, tr_proba, n_classes)
     baseline = baseline_metrics(schema.task, data.y[real], y_val, n_classes)
     metric = goal_metric(goal, schema.task)
-    if check_goal(goal, schema.task, metrics, baseline, len(y_val))[0]:
+    losses = row_losses(metric, y_val, val_pred, val_proba)
+    if goal.threshold is not None and check_goal(goal, schema.task, metrics, baseline, len(y_val))[0]:
         # The goal is met: nothing will be sent back, so the diagnostic fits (learning curve, audit) would be waste.
-        return make_report(goal, schema.task, metrics, train_metrics, baseline, {}, len(y_val))
+        # (Without a threshold the loop goes on while its moves pay, and the diagnosis says which could.)
+        return make_report(goal, schema.task, metrics, train_metrics, baseline, {}, len(y_val), losses)
     diagnosis = diagnose(trained.spec, schema, data.X, data.y, real, X_val, y_val, metric=metric,
                          val_metrics=metrics, train_metrics=train_metrics, curves=trained.curves,
                          rounds=trained.rounds, best_round=trained.best_round,
                          n_estimators=trained.spec.params.get("n_estimators") or trained.spec.params.get("max_iter"),
                          val_pred=val_pred, threads=threads, seed=seed, threshold=goal.threshold)
-    if audit is not None and audit.audit:
+    if audit is not None and audit.audit and previous_audit is not None:
+        diagnosis["label_audit"] = previous_audit
+    elif audit is not None and audit.audit:
         from synthloop.labelling import label_audit
 
         diagnosis["label_audit"] = label_audit(schema, data.X[real], data.y[real], X_val, y_val,
                                                noise_threshold=audit.audit_noise_threshold, threads=threads,
                                                seed=seed, scorer=scorer)
-    return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis, len(y_val))
+    return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis, len(y_val), losses)

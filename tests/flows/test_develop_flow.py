@@ -95,3 +95,38 @@ def test_regression_goal_that_cannot_be_met_reports_why(mlflow_uri, client):
     assert set(summary["test_metrics"]) == {"rmse", "mae", "r2"}
     parent, _ = _runs(client, summary["mlflow_run_id"])
     assert parent.data.tags["goal_met"] == "false" and parent.data.tags["goal_shortfall"]
+
+
+def test_without_a_threshold_the_loop_searches_designs_and_serves_what_it_chose(mlflow_uri, client):
+    """No goal threshold: the goal check passes at once, yet the loop goes back to a design search by CV on train
+    (every trial, and the ensemble when one is built, an MLflow trial run), then stops when no move can pay; the
+    registered model predicts as the chosen one did."""
+    import numpy as np
+
+    from synthloop.modelstore import load_model
+
+    cfg = Config.load(None, {"data.source": "sklearn:breast_cancer", "data.target": "target",
+                             "model.search_trials": 6, "loop.max_iterations": 4})
+    summary = develop(cfg)
+    decisions = [it["decision"] for it in summary["iterations"]]
+    assert decisions[0] == "change_design" and decisions[-1] == "stop" and len(decisions) >= 2
+    assert summary["stopped_by"] in {"no_move_left", "max_iterations", "time_budget"}
+    assert summary["time_budget_s"] == 150.0
+    assert "going on while moves pay" in summary["iterations"][0]["reason"]
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.data.tags["stopped_by"] == summary["stopped_by"]
+    trials = client.search_runs([parent.info.experiment_id], "tags.`synthloop.trial` = 'true'")
+    labels = {t.data.tags["mlflow.runName"] for t in trials}
+    assert len([t for t in trials if t.data.params["family"] != "ensemble"]) == 6
+    assert {t.data.params["family"] for t in trials} >= {"xgboost", "hist_gradient_boosting", "extra_trees"}
+    roles = [t.data.tags["synthloop.trial_role"] for t in trials]
+    assert roles.count("choice") == 1, labels
+    chosen = next(t for t in trials if t.data.tags["synthloop.trial_role"] == "choice")
+    assert summary["iterations"][1]["model"].startswith(chosen.data.params["family"])
+    model = load_model(f"models:/{cfg.tracking.registered_model}/{summary['registered_version']}", mlflow_uri)
+    from synthloop.data import load_table
+
+    frame = load_table("sklearn:breast_cancer")
+    proba = model.predict_proba(frame.drop(columns=["target"]).head(50))
+    assert proba.shape == (50, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert (model.predict(frame.drop(columns=["target"]).head(50)) == frame["target"].head(50)).mean() > 0.85

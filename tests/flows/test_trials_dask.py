@@ -40,7 +40,7 @@ def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, p
     local, dask_client = cluster
     data, schema = _data(6000)  # rows that would exceed Prefect's 512 KB limit on flow parameters
     current = default_spec("xgboost", n_estimators=20)
-    candidates = design_candidates(current, {"xgboost"}, 20, 0.1, 3, max_points=1)
+    candidates = design_candidates(current, schema, data.y, trials=5)
     lines = []
 
     @flow
@@ -55,22 +55,27 @@ def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, p
     assert len(ranked) == len(candidates)
     assert {t["worker"] for t in ranked} <= workers
     assert all(t["threads"] == 1 for t in ranked)  # 2 slots on a host with 2 cores (or fewer): 1 thread each
-    others = [t for t in ranked if t["spec"].family != "xgboost"]
-    assert search["choice"]["score"] == max(t["score"] for t in others)
-    assert search["choice"]["spec"].family != "xgboost"
-    assert search["runner_up"] is not search["choice"]
+    others = [t for t in ranked if t["spec"] != current]
+    single = search["single"]
+    assert single["score"] == max(t["score"] for t in others)  # the best design other than the current one
+    if search["ensemble"] is not None and search["ensemble"]["score"] > single["score"]:
+        assert search["choice"]["spec"].family == "ensemble"
+    else:
+        assert search["choice"]["spec"].family == single["spec"].family
+    assert search["runner_up"] is not search["chosen_trial"]
+    assert all(t["oof"].shape == (len(data.y), 2) for t in ranked)  # out-of-fold probabilities came back
     assert "Dask cluster at" in lines[0]
 
     tracker = Tracker(None, "trials")
     parent = tracker.client.create_run(tracker.experiment_id).info.run_id
     record_search(tracker, parent, 1, "accuracy", search)
     runs = client.search_runs([tracker.experiment_id], "tags.`synthloop.trial` = 'true'")
-    assert len(runs) == len(candidates)
-    assert {r.data.tags["worker"] for r in runs} <= workers
+    assert len(runs) == len(candidates) + (search["ensemble"] is not None)
+    assert {r.data.tags["worker"] for r in runs if r.data.params["family"] != "ensemble"} <= workers
     roles = sorted(r.data.tags["synthloop.trial_role"] for r in runs)
     assert roles.count("choice") == 1 and roles.count("runner_up") == 1
     tags = client.get_run(parent).data.tags
-    assert tags["design_choice_it1"] == search["choice"]["label"]
+    assert tags["design_choice_it1"] == search["chosen_trial"]["label"]
 
 
 def test_a_small_search_runs_serially_in_process_and_says_why(prefect_harness):
@@ -81,7 +86,7 @@ def test_a_small_search_runs_serially_in_process_and_says_why(prefect_harness):
     from synthloop.models import default_spec
 
     data, schema = _data(120)
-    candidates = design_candidates(default_spec("linear"), {"linear", "xgboost"}, 10, 0.1, 3, max_points=1)
+    candidates = design_candidates(default_spec("linear"), schema, data.y, trials=3)
     lines = []
 
     @flow
@@ -92,7 +97,7 @@ def test_a_small_search_runs_serially_in_process_and_says_why(prefect_harness):
     search = parent_flow()
     assert search["plan"].mode == "serial" and "small search" in lines[0]
     assert {t["worker"] for t in search["ranked"]} == {"in-process"}
-    assert search["choice"]["spec"].family in {"hist_gradient_boosting", "random_forest"}
+    assert len(search["ranked"]) == 3 and search["chosen_trial"]["spec"] != default_spec("linear")
 
 
 def test_xgboost_dask_trains_on_the_cluster(cluster):

@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthloop.design import (SEARCH_SPACES, design_candidates, rank_trials, run_trial, search_space,
-                              trial_label)
+from synthloop.design import (
+    FIRST_POINTS,
+    SEARCH_SPACES,
+    rank_trials,
+    run_trial,
+    search_plan,
+    search_space,
+    skewed_positive,
+)
 from synthloop.models import FAMILIES, ModelSpec, default_spec
 from synthloop.parallel import DaskAddressError, check_address, plan_trials, worker_fit_threads
 from synthloop.types import Schema
@@ -16,25 +23,21 @@ from synthloop.types import Schema
 @pytest.mark.parametrize("family", FAMILIES)
 def test_search_space_points_are_distinct_designs_of_the_family(family):
     points = search_space(family, default_spec(family), max_points=4, seed=0)
-    assert 2 <= len(points) <= 4
+    assert len(points) == len(set(map(repr, points))) and len(points) >= 3
     assert all(p.family == family for p in points)
-    assert len({p.describe() for p in points}) == len(points)
-    assert len({trial_label(p) for p in points}) == len(points)
     for p in points:
         for name, values in SEARCH_SPACES[family].items():
             assert p.params[name] in values
 
 
-def test_search_space_sample_is_seeded_and_keeps_the_usual_setting():
+def test_search_space_sample_is_seeded_and_starts_with_the_family_s_first_point():
     a = search_space("xgboost", max_points=3, seed=1)
     b = search_space("xgboost", max_points=3, seed=1)
-    assert [p.params for p in a] == [p.params for p in b]
-    first = {k: v[0] for k, v in SEARCH_SPACES["xgboost"].items()}
-    assert all(a[0].params[k] == v for k, v in first.items())
-    assert len(search_space("xgboost", max_points=100)) == 8  # the whole 2 × 2 × 2 grid
+    assert a == b
+    assert all(a[0].params[k] == v for k, v in FIRST_POINTS["xgboost"].items())
 
 
-def test_linear_points_set_alpha_to_match_c():
+def test_linear_points_set_the_same_strength_for_both_tasks():
     for p in search_space("linear"):
         assert p.params["alpha"] == pytest.approx(1.0 / p.params["C"])
 
@@ -46,14 +49,34 @@ def test_search_space_refuses_unknown_family_and_mismatched_base():
         search_space("linear", default_spec("xgboost"))
 
 
-def test_candidates_are_the_current_design_its_family_s_other_points_and_points_of_untried_families():
+def _schema(task="classification", cats=0):
+    kinds = {f"x{i}": "numeric" for i in range(3)} | {f"c{i}": "categorical" for i in range(cats)}
+    return Schema("y", task, kinds, classes=(0, 1) if task == "classification" else None)
+
+
+def test_search_plan_starts_with_the_current_design_and_every_family_then_draws_up_to_the_budget():
     current = default_spec("xgboost")
-    cands = design_candidates(current, {"xgboost", "linear"}, 50, 0.1, 4, max_points=2)
-    assert cands[0] == current
-    assert {c.family for c in cands[1:]} == {"xgboost", "hist_gradient_boosting", "random_forest"}
-    assert len(cands) == 1 + 2 + 2 + 2 and current not in cands[1:]
-    own = [c for c in cands[1:] if c.family == "xgboost"]
-    assert all(c.params["n_estimators"] == current.params["n_estimators"] for c in own), "tuned on the current design"
+    y = np.arange(200) % 2
+    plan = search_plan(_schema(), y, current=current, trials=20, seed=0)
+    assert plan[0] == current and len(plan) == 20 and len(set(map(repr, plan))) == 20
+    assert {p.family for p in plan[1:1 + len(FAMILIES)]} == set(FAMILIES)
+    assert search_plan(_schema(), y, current=current, trials=20, seed=0) == plan  # seeded
+    boosting = [p for p in plan if p.family == "xgboost" and p != current]
+    assert all(p.params["early_stopping_rounds"] for p in boosting), "CV fits stop early on their held-out fold"
+    assert not any(p.params.get("native_categorical") or p.params.get("target_transform") for p in plan)
+
+
+def test_categorical_columns_and_a_skewed_positive_target_add_native_and_log_candidates():
+    rng = np.random.default_rng(0)
+    skewed = rng.lognormal(3, 1, 500)
+    plan = search_plan(_schema("regression", cats=2), skewed, trials=12, seed=0)
+    assert any(p.params.get("native_categorical") for p in plan if p.family == "xgboost")
+    assert any(p.params.get("native_categorical") for p in plan if p.family == "hist_gradient_boosting")
+    assert any(p.params.get("target_transform") == "log1p" for p in plan)
+    symmetric = search_plan(_schema("regression"), rng.normal(size=500), trials=12, seed=0)
+    assert not any(p.params.get("target_transform") for p in symmetric)
+    assert skewed_positive(skewed) and not skewed_positive(rng.normal(size=500))
+    assert not skewed_positive(skewed - 100)  # negative values: no log
 
 
 def _trial(family, score, label=None):
@@ -145,3 +168,19 @@ def test_help_and_argument_errors_import_no_heavy_library():
             "print(sorted(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_rare_class_and_a_design_that_cannot_fit_do_not_end_the_search():
+    from synthloop.design import choose_design
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = (X.a > 0).astype(int).to_numpy().copy()
+    y[:3] = 2  # a class of three rows, fewer than the five folds
+    schema = Schema("y", "classification", {c: "numeric" for c in X.columns}, classes=(0, 1, 2))
+    good = run_trial(default_spec("xgboost", n_estimators=20), schema, X, y, metric="accuracy", threads=1, seed=0)
+    assert np.isfinite(good["score"]) and good["oof"].shape == (200, 3)
+    broken = run_trial(ModelSpec("linear", {"C": -1.0}), schema, X, y, metric="accuracy", threads=1, seed=0)
+    assert np.isnan(broken["score"]) and "C" in broken["error"]
+    out = choose_design([good, broken], schema, y, "accuracy")
+    assert out["choice"]["spec"].family == "xgboost" and out["ensemble"] is None

@@ -190,3 +190,43 @@ def test_a_model_without_recorded_digests_is_refused(logged):
     client.delete_logged_model_tag(logged["model_uri"].removeprefix("models:/"), modelstore.TAG_DIGESTS)
     with pytest.raises(ModelLoadError, match="no file digests"):
         load_model(logged["model_uri"], logged["uri"])
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_an_ensemble_with_native_categories_and_a_log_target_round_trips_without_a_pickle(task, tmp_path):
+    """What the design search may choose: an ensemble of boosting with the family's own categorical splits, a
+    forest and (regression) a member fitted on log(1 + y); saved as one folder per member, loaded the same."""
+    from synthloop.design import FIRST_POINTS, search_base
+    from synthloop.ensemble import Ensemble, ensemble_spec
+
+    X = prepare_features(_frame(), KINDS)
+    signal = X["a"].fillna(0) + (X["b"] == "x")
+    if task == "classification":
+        labels, y = ["cat", "dog", "eel"], np.digitize(signal, [-0.3, 0.6])
+        schema = Schema("t", task, KINDS, classes=tuple(labels))
+    else:
+        labels, y = None, np.exp(signal.to_numpy(float))  # positive and skewed
+        schema = Schema("t", task, KINDS)
+    xgb_cat = search_base("xgboost").with_params(**FIRST_POINTS["xgboost"], native_categorical=True,
+                                                         n_estimators=30, early_stopping_rounds=None)
+    hgb_cat = search_base("hist_gradient_boosting").with_params(native_categorical=True, max_iter=30)
+    members = [xgb_cat.with_params(target_transform="log1p") if task == "regression" else xgb_cat, hgb_cat,
+               default_spec("extra_trees", n_estimators=15)]
+    fitted = fit_model(ensemble_spec(members, [0.5, 0.3, 0.2]), schema, X, y).pipeline
+    assert isinstance(fitted, Ensemble) and len(fitted.members) == 3
+    save_native(fitted, task=task, family="ensemble", classes=labels, kinds=KINDS, directory=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["member-0", "member-1", "member-2", "synthloop.json"]
+    assert (tmp_path / "member-0" / "estimator.ubj").is_file()
+    for p in tmp_path.rglob("*"):
+        assert p.is_dir() or not p.read_bytes().startswith(b"\x80"), p.name
+    meta = json.loads((tmp_path / "synthloop.json").read_text())
+    assert meta["ensemble"]["weights"] == pytest.approx([0.5, 0.3, 0.2])
+    back = load_native(tmp_path)
+    if task == "classification":
+        np.testing.assert_allclose(back.predict_proba(X), fitted.predict_proba(X))
+        assert back.predict_proba(X).sum(axis=1) == pytest.approx(np.ones(len(X)))
+    else:
+        assert meta["ensemble"]["members"][0]["target_transform"] == "log1p"
+        np.testing.assert_allclose(back.predict(X), fitted.predict(X))
+        assert back.predict(X).min() > 0  # the log member maps back to the target's scale
+        assert np.corrcoef(back.predict(X), y)[0, 1] > 0.8

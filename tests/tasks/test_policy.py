@@ -72,3 +72,62 @@ def test_a_gain_within_the_noise_of_few_validation_rows_is_not_clear():
     assert check_goal(goal, "classification", {"accuracy": 0.8}, {"accuracy": 0.6}, n_val=1000)[0]
     ok, why = check_goal(goal, "classification", {"accuracy": 0.8}, {"accuracy": 0.6}, n_val=10)
     assert not ok and "on 10 validation rows" in why
+
+
+def _open_report(**diagnosis):
+    return ValidationReport(metrics={"accuracy": 0.8}, train_metrics={"accuracy": 0.99}, baseline={"accuracy": 0.5},
+                            score=0.8, passed=True, shortfall="", diagnosis=diagnosis)
+
+
+OPEN = Options(labels_affordable=0, synthetic_available=True, designs_untried=("linear",),
+               blocked={"collect_labels": "no unlabelled rows left to buy"})
+
+
+def test_without_a_threshold_a_passed_goal_goes_on_to_a_design_search():
+    policy = RuleBasedPolicy(open_ended=True)
+    d = policy.decide(_open_report(), [Step(1, "start", 0.8)], OPEN)
+    assert d.action == "change_design" and "never searched" in d.reason
+    assert any(a.startswith("regularize: no evidence") for a in d.alternatives)
+
+
+def test_without_a_threshold_the_path_follows_the_evidence_and_stops_when_nothing_can_pay():
+    policy = RuleBasedPolicy(open_ended=True)
+    searched = Options(labels_affordable=0, synthetic_available=True, designs_untried=())
+    history = [Step(1, "start", 0.80), Step(2, "change_design", 0.85, needed=0.01)]
+    d = policy.decide(_open_report(learning_curve=RISING), history, searched)
+    assert d.action == "add_synthetic" and "learning curve" in d.reason
+    d = policy.decide(_open_report(gap=OVERFIT), history, searched)
+    assert d.action == "regularize"
+    d = policy.decide(_open_report(), history, searched)  # no finding, design searched: nothing can pay
+    assert d.stops and d.evidence["stopped_by"] == "no_move_left" and "no move left" in d.reason
+    with_labels = Options(labels_affordable=50, synthetic_available=True, designs_untried=("linear",))
+    assert policy.decide(_open_report(learning_curve=RISING), history[:1], with_labels).action == "collect_labels"
+
+
+def test_a_gain_within_the_noise_does_not_count_as_paying():
+    history = [Step(1, "start", 0.80), Step(2, "add_synthetic", 0.805, needed=0.012),
+               Step(3, "regularize", 0.83, needed=0.012)]
+    assert set(unhelpful_actions(history, 0.002)) == {"add_synthetic"}
+    policy = RuleBasedPolicy(open_ended=True)
+    searched = Options(synthetic_available=True, designs_untried=())
+    d = policy.decide(_open_report(learning_curve=RISING), history[:2], searched)
+    assert d.action != "add_synthetic" and any("add_synthetic: tried" in a for a in d.alternatives)
+
+
+def test_paired_noise_is_smaller_for_models_that_err_on_the_same_rows():
+    import numpy as np
+
+    from synthloop.judge import gain_noise, row_losses
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    ref = np.where(rng.random(400) < 0.2, 1 - y, y)
+    close = ref.copy()
+    close[:8] = y[:8]  # fixes a few of the reference's rows, errs on the same others
+    far = np.where(rng.random(400) < 0.2, 1 - y, y)  # as good, but errs on other rows
+    lr, lc, lf = (row_losses("accuracy", y, p, None) for p in (ref, close, far))
+    assert 0 < gain_noise("accuracy", lc, lr, 0.8) < gain_noise("accuracy", lf, lr, 0.8) / 2
+    yr = rng.normal(10, 2, 300)
+    a, b = yr + rng.normal(0, 1, 300), yr + rng.normal(0, 1, 300)
+    se = gain_noise("rmse", row_losses("rmse", yr, a, None), row_losses("rmse", yr, b, None), 1.0)
+    assert 0 < se < 0.2

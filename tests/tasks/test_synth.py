@@ -194,14 +194,24 @@ def test_copula_continues_its_stream_between_samples(mixed):
 # ---- SMOTE ----------------------------------------------------------------------------------
 
 
-def test_smote_balances_classes_and_stays_between_parents(mixed):
+def test_smote_keeps_class_shares_unless_asked_to_equalize(mixed):
+    X, y, kinds = mixed
+    counts = y.value_counts()
+    gen = SmoteSampler(kinds, random_state=0).fit(X, y)
+    _, ys = gen.sample(2000)
+    observed, made = counts / counts.sum(), ys.value_counts(normalize=True)
+    for label in counts.index:
+        assert made[label] == pytest.approx(observed[label], abs=0.01)
+
+
+def test_smote_equalizes_classes_and_stays_between_parents(mixed):
     X, y, kinds = mixed
     counts = y.value_counts()
     gap = int(counts.max() - counts.min())
     gen = SmoteSampler(kinds, random_state=0).fit(X, y)
-    Xs, ys = gen.sample(gap)
+    Xs, ys = gen.sample(gap, class_weights="equalize")
     assert ys.value_counts().get(counts.idxmin(), 0) == gap  # all new rows go to the minority class
-    Xs, ys = gen.sample(gap + 200)
+    Xs, ys = gen.sample(gap + 200, class_weights="equalize")
     total = pd.concat([y, ys]).value_counts()
     assert total.max() - total.min() <= 1
     for col in ("x", "x2", "age"):

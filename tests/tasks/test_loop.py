@@ -1,0 +1,50 @@
+"""The loop's bookkeeping: what ends it, the history's noise margins, and the label audit reused while labels stand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from synthloop.config import auto_time_budget
+from synthloop.loop import LoopState, bound
+from synthloop.types import Decision, ValidationReport
+
+
+def _report(score=0.8, losses=None, audit=None):
+    return ValidationReport(metrics={"accuracy": score}, train_metrics={}, baseline={"accuracy": 0.5}, score=score,
+                            passed=True, shortfall="", diagnosis={"label_audit": audit} if audit else {},
+                            row_losses=losses)
+
+
+def test_bound_says_what_ended_the_loop():
+    go = Decision("regularize", "train", "overfitting")
+    assert bound(go, _report(), 2, 6, 10.0, 150.0, next_cost=5.0) == (go, None)
+    d, why = bound(go, _report(), 6, 6, 10.0, 150.0)
+    assert d.stops and why == "max_iterations" and "max_iterations (6)" in d.reason
+    d, why = bound(go, _report(), 2, 6, 120.0, 150.0, next_cost=40.0)  # the next iteration would overrun the budget
+    assert d.stops and why == "time_budget" and "regularize" in d.reason
+    search = Decision("change_design", "train", "never searched")  # keeps to its own share of the budget
+    assert bound(search, _report(), 1, 6, 120.0, 150.0, next_cost=40.0)[1] is None
+    stop = Decision("stop", "test", "nothing left", {"stopped_by": "no_move_left"})
+    assert bound(stop, _report(), 3, 6, 10.0, 150.0)[1] == "no_move_left"
+    assert bound(Decision("stop", "test", "goal met"), _report(), 1, 6, 1.0, 150.0)[1] == "goal_met"
+
+
+def test_the_time_budget_grows_with_the_data():
+    assert auto_time_budget(3_000) == auto_time_budget(10_000) == 150.0
+    assert 150.0 < auto_time_budget(100_000) < auto_time_budget(1_000_000) <= 1800.0
+
+
+def test_history_records_the_paired_noise_and_the_audit_is_reused_only_while_labels_stand():
+    labelled = pd.DataFrame({"x": np.arange(200.0), "y": np.arange(200) % 2})
+    state = LoopState(labelled=labelled, target="y", origin=np.full(200, "real", dtype=object), pool=[], spec=None)
+    rng = np.random.default_rng(0)
+    base = (rng.random(200) < 0.2).astype(float)
+    audit = {"noisy": False, "flagged": [3, 7]}
+    state.record(1, "start", "m1", _report(0.80, base, audit), "accuracy", 0.002, labelled["y"].to_numpy())
+    assert list(state.flagged) == [3, 7] and state.previous_audit() is audit
+    other = (rng.random(200) < 0.2).astype(float)  # as good, wrong on other rows: a noisy comparison
+    step = state.record(2, "regularize", "m2", _report(0.81, other), "accuracy", 0.002, labelled["y"].to_numpy())
+    assert step.needed > 0.02 and state.best["iteration"] == 2
+    state.labelled = labelled.assign(y=1 - labelled["y"])  # re-annotated: the old audit no longer applies
+    assert state.previous_audit() is None
