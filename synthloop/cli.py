@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # Further commands live in their own modules: each has `add_commands(subparsers)`, which registers its
 # subcommands with `set_defaults(handler=fn)`, and imports nothing heavy at module level.
-PLUGIN_MODULES: tuple[str, ...] = ("synthloop.cli_ops", "synthloop.cli_predict")
+PLUGIN_MODULES: tuple[str, ...] = ("synthloop.cli_ops", "synthloop.cli_predict", "synthloop.report")
 
 
 def _plugin(module: str):
@@ -172,6 +172,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     summary = develop(config)
     note = _registration_note(summary)
     links = summary.get("links") or _story_links(summary, config)
+    _report(summary, config)
     base = (servers or {}).get("mlflow", {}).get("url") or "http://127.0.0.1:5000"
     if args.json:
         keep = ("iterations", "test_metrics", "goal_met", "mlflow_run_id", "prefect_flow_run_id", "goal_metric",
@@ -197,6 +198,19 @@ def _story_links(summary: dict[str, Any], config) -> dict[str, str]:
         print(f"synthloop: note: the run's description could not be written ({type(exc).__name__}: {exc})",
               file=sys.stderr)
         return {}
+
+
+def _report(summary: dict[str, Any], config) -> None:
+    """`report.html` on the parent run (see `synthloop.report`), unless the flow wrote it already."""
+    from synthloop import report
+    from synthloop.tracking import Tracker
+
+    try:
+        tracker = Tracker(summary["tracking_uri"], config.tracking.experiment)
+        if not report.has_report(tracker.client, summary["mlflow_run_id"]):
+            report.write_report(tracker, summary["mlflow_run_id"])
+    except Exception as exc:  # the run is recorded; only its report is missing
+        print(f"synthloop: note: report.html could not be written ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def _registration_note(summary: dict[str, Any]) -> str | None:
@@ -276,6 +290,8 @@ def _human_summary(s: dict[str, Any], registration: str | None = None, links: di
         f"         compare its iterations: {links['compare']}" if links and links.get("compare") else None,
         f"         runs table with {s['goal_metric']}, test, goal_met, label cost: {links['runs']}"
         if links and links.get("runs") else None,
+        f"         report.html on the run: the whole story in one page (`synthloop report {s['mlflow_run_id'][:8]}` "
+        "writes it here)",
         f"Prefect  flow run '{s['prefect_flow_run_name']}' ({s['prefect_flow_run_id']})",
         f"         `synthloop ui` (or `prefect server start`), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{s['prefect_flow_run_id']}",

@@ -218,6 +218,13 @@ def tell_story(tracker, summary: dict[str, Any]) -> dict[str, str]:
             "runs": f"#/experiments/{exp}/runs?viewStateShareKey={key}&{ml}"}
 
 
+def write_report(tracker, run_id: str) -> str:
+    """`report.html` as an artifact of the parent run: the run's whole story in one page (`synthloop.report`)."""
+    from synthloop.report import write_report as write
+
+    return write(tracker, run_id)
+
+
 def _ledger_totals(metrics: dict[str, float]) -> dict[str, tuple[float, float]]:
     sources = sorted(k.removeprefix("label_cost.") for k in metrics if k.startswith("label_cost."))
     return {s: (metrics.get(f"labels.{s}", 0.0), metrics[f"label_cost.{s}"]) for s in sources}
