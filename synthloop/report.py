@@ -346,11 +346,14 @@ def render(data: dict[str, Any], mlflow_base: str = MLFLOW_DEFAULT, prefect_base
     add("<h2>Labels: the ledger</h2>")
     if data["ledger"]:
         total = sum(float(r.get("total") or 0) for r in data["ledger"])
-        labels = sum(int(float(r.get("n_labels") or 0)) for r in data["ledger"])
+        count = lambda synthetic: sum(int(float(r.get("n_labels") or 0)) for r in data["ledger"]  # noqa: E731
+                                      if (r.get("kind") == "synthetic") == synthetic)
         budget = p.get("config.annotation.budget")
         add(f"<p><b>Spent {_e(_num(total, 'g'))}</b>"
             + (f" of a budget of {_e(_num(float(budget), 'g'))}" if budget not in (None, "None", "") else "")
-            + f" on {labels} labels (<code>ledger.csv</code>).</p>")
+            + f" on {count(False)} labels"
+            + (f"; {count(True)} synthetic labels at no cost" if count(True) else "")
+            + " (<code>ledger.csv</code>).</p>")
         sources: dict[str, list[float]] = {}
         for r in data["ledger"]:
             acc = sources.setdefault(r.get("source", "?"), [0, 0.0])
