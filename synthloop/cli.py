@@ -22,6 +22,7 @@ EPILOG = """examples:
   synthloop run --config synthloop.yaml --set loop.max_iterations=3
   synthloop config > synthloop.yaml               write the default config to edit
   synthloop predict new.csv --proba               score new rows with the champion → new.predictions.csv
+  synthloop report 3f2a9c1e                       a run's story as one page → report-<run>.html
 """
 
 
@@ -202,13 +203,13 @@ def _story_links(summary: dict[str, Any], config) -> dict[str, str]:
 
 def _report(summary: dict[str, Any], config) -> None:
     """`report.html` on the parent run (see `synthloop.report`), unless the flow wrote it already."""
-    from synthloop import report
+    from synthloop import records, report
     from synthloop.tracking import Tracker
 
     try:
         tracker = Tracker(summary["tracking_uri"], config.tracking.experiment)
         if not report.has_report(tracker.client, summary["mlflow_run_id"]):
-            report.write_report(tracker, summary["mlflow_run_id"])
+            records.write_report(tracker, summary["mlflow_run_id"])  # says so itself when it cannot
     except Exception as exc:  # the run is recorded; only its report is missing
         print(f"synthloop: note: report.html could not be written ({type(exc).__name__}: {exc})", file=sys.stderr)
 

@@ -218,11 +218,22 @@ def tell_story(tracker, summary: dict[str, Any]) -> dict[str, str]:
             "runs": f"#/experiments/{exp}/runs?viewStateShareKey={key}&{ml}"}
 
 
-def write_report(tracker, run_id: str) -> str:
-    """`report.html` as an artifact of the parent run: the run's whole story in one page (`synthloop.report`)."""
+def write_report(tracker, run_id: str) -> str | None:
+    """`report.html` as an artifact of the parent run: the run's whole story in one page (`synthloop.report`).
+
+    Returns:
+        The HTML; None when it could not be written (said on stderr: the run itself is recorded, and
+        `synthloop report RUN` can write the page later).
+    """
+    import sys
+
     from synthloop.report import write_report as write
 
-    return write(tracker, run_id)
+    try:
+        return write(tracker, run_id)
+    except Exception as exc:
+        print(f"synthloop: note: report.html could not be written ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
 
 
 def _ledger_totals(metrics: dict[str, float]) -> dict[str, tuple[float, float]]:

@@ -17,7 +17,7 @@ import io
 import json
 import math
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -156,7 +156,7 @@ def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 def _time(ms: int | None) -> str:
     if not ms:
         return "–"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _higher(metric: str) -> bool:
@@ -346,7 +346,7 @@ def render(data: dict[str, Any], mlflow_base: str = MLFLOW_DEFAULT, prefect_base
     add("<h2>Labels: the ledger</h2>")
     if data["ledger"]:
         total = sum(float(r.get("total") or 0) for r in data["ledger"])
-        count = lambda synthetic: sum(int(float(r.get("n_labels") or 0)) for r in data["ledger"]  # noqa: E731
+        count = lambda synthetic: sum(int(float(r.get("n_labels") or 0)) for r in data["ledger"]
                                       if (r.get("kind") == "synthetic") == synthetic)
         budget = p.get("config.annotation.budget")
         add(f"<p><b>Spent {_e(_num(total, 'g'))}</b>"
@@ -480,9 +480,9 @@ def add_commands(sub) -> None:
 
 
 def _cmd_report(args) -> int:
-    from mlflow import MlflowClient
-
     import os
+
+    from mlflow import MlflowClient
 
     from synthloop.tracking import resolve_tracking_uri
 

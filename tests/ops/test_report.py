@@ -30,7 +30,7 @@ def _check_common(html: str, summary: dict, client) -> None:
     exp = client.get_run(run_id).info.experiment_id
     metric = summary["goal_metric"]
     for it in summary["iterations"]:  # each iteration's decision and reason, on its own row
-        row = re.search(rf"<tr><td>{it['iteration']}</td>.*?</tr>", html, re.S)
+        row = re.search(rf"<tr><td>{it['iteration']}</td>.*?</tr>", html, re.DOTALL)
         assert row, f"no row for iteration {it['iteration']}"
         assert f">{escape(it['decision'])}</span>" in row.group(0)
         assert escape(it["reason"]) in row.group(0)
@@ -53,8 +53,9 @@ def _check_common(html: str, summary: dict, client) -> None:
 
 
 def test_a_goal_met_at_once_run_has_its_report(mlflow_uri, client, tmp_path, monkeypatch, capsys):
-    from synthloop.cli import main
     from synthloop.flows.develop import develop
+
+    from synthloop.cli import main
     from synthloop.tracking import Tracker
 
     cfg = Config.load(None, {"data.source": "sklearn:breast_cancer", "data.target": "target",
