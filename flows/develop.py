@@ -250,6 +250,7 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
     """Go back to the stage the decision names and redo only what it changes."""
     from synthloop import design
     from synthloop.config import HIGHER_IS_BETTER
+    from synthloop.models import FAMILIES
 
     state.count(decision.action)
     if decision.action == "collect_labels":
@@ -300,7 +301,9 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
         record_search(tracker, parent, it, metric, search)
         choice, runner_up, single = search["choice"], search["runner_up"], search["single"]
         state.spec = choice["spec"]
-        state.tried_families.update(t["spec"].family for t in search["ranked"])
+        # One search per run: it spent its share of the budget on the designs most likely to pay, so the families it
+        # had no time for count as tried (a second search would only repeat the first at a higher cost).
+        state.tried_families.update(FAMILIES)
         sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
         shown = f"{runner_up['label']} (CV {metric} {sign * runner_up['score']:.4f})" if runner_up else "none"
         say(f"  train: design search, {len(search['ranked'])} designs by {choice['folds']}-fold CV on train "

@@ -143,15 +143,14 @@ def bound(decision: Decision, report, it: int, max_iterations: int, elapsed: flo
           next_cost: float = 0.0) -> tuple[Decision, str | None]:
     """The policy's decision within the loop's bounds, and what ended the loop (None while it goes on):
     goal_met, no_move_left, max_iterations or time_budget. The time budget counts as spent when the next
-    iteration, expected to cost about `next_cost` seconds (what the last one did), would overrun it; a design
-    search keeps to its own share of the budget, so it is always allowed to start."""
+    iteration, expected to cost about `next_cost` seconds (what the last one did), would overrun it."""
     lead = f"{report.shortfall}; " if report.shortfall else ""
     if decision.stops:
         return decision, decision.evidence.get("stopped_by", "goal_met")
     if it >= max_iterations:
         return Decision("stop", "test", f"{lead}max_iterations ({it}) reached (next would have been "
                         f"{decision.action})", decision.evidence, decision.alternatives), "max_iterations"
-    if elapsed + (0.0 if decision.action == "change_design" else next_cost) > budget:
+    if elapsed + next_cost > budget:
         return Decision("stop", "test", f"{lead}time budget {budget:.0f}s spent (next would have been "
                         f"{decision.action})", decision.evidence, decision.alternatives), "time_budget"
     return decision, None

