@@ -21,12 +21,12 @@ from synthloop import records
 from synthloop.config import Config
 from synthloop.loop import LoopState, bound, labels_bought, row_price
 from synthloop.types import Decision
-from tasks import cache
-from tasks.annotate import annotate_rows, human_labels, reannotate_rows
-from tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
-from tasks.evaluate import evaluate_on_holdout
-from tasks.train import pretrain_model, train_model
-from tasks.validate import validate_model
+from synthloop.tasks import cache
+from synthloop.tasks.annotate import annotate_rows, human_labels, reannotate_rows
+from synthloop.tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
+from synthloop.tasks.evaluate import evaluate_on_holdout
+from synthloop.tasks.train import pretrain_model, train_model
+from synthloop.tasks.validate import validate_model
 
 
 @flow(name="develop", log_prints=False)
@@ -148,7 +148,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     looks = 0
 
     for it in range(1, cfg.loop.max_iterations + 1):
-        child = tracker.get_or_create_child(parent, f"iteration-{it}", f"iteration-{it}",
+        child = tracker.get_or_create_child(parent, f"iteration-{it}", records.child_run_name(flow_run_name, it),
                                             tags={"synthloop.iteration": str(it), "action_in": action_in})
         open_runs.append(child)
         it_started = time.monotonic()
@@ -212,7 +212,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         parent, best["trained"].pipeline, task=schema.task, family=best["spec"].family,
         classes=list(schema.classes) if schema.classes is not None else None, kinds=dict(schema.kinds),
         example=X_val.head(5),
-        registered_name=cfg.tracking.registered_model)
+        registered_name=cfg.tracking.registered_model, goal_met=goal_met)
     summary = {
         "iterations": iterations, "test_metrics": test_metrics, "goal_met": goal_met, "goal_metric": metric,
         "goal_threshold": cfg.goal.threshold, "best_iteration": best["iteration"], "best_model": best["spec"].describe(),
@@ -222,6 +222,8 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         "registered_version": version, "prefect_flow_run_id": flow_run_id, "prefect_flow_run_name": flow_run_name,
         "seconds": round(time.monotonic() - started, 2), "stopped_by": stopped_by, "time_budget_s": budget,
     }
+    summary["links"] = records.tell_story(tracker, summary)
+    records.write_report(tracker, parent)
     say(f"test (opened once): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "
         f"goal {'met' if goal_met else 'NOT met: ' + best['report'].shortfall}")
     _prefect_artifact(summary, tracker)
@@ -287,7 +289,7 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
                 f" / augmented {r.get('utility_augmented', float('nan')):.3f}, exact copies "
                 f"{int(r.get('privacy_exact_copies', 0))}")
     elif decision.action == "change_design":
-        from flows.trials import record_search, search_designs
+        from synthloop.flows.trials import record_search, search_designs
 
         candidates = design.design_candidates(state.spec, schema, data.y, trials=cfg.model.search_trials, seed=seed)
         # The search may spend about half of what is left of the loop's budget: the chosen design is still to be

@@ -94,7 +94,7 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
     if say:
         say(f"  train: {len(candidates)} design trials, {folds}-fold CV on train — {plan.describe()}")
     if plan.mode == "serial":
-        from tasks.train import search_design
+        from synthloop.tasks.train import search_design
 
         trials = search_design(data, candidates, schema, metric, iteration, plan.fit_threads, seed, folds, deadline)
     else:

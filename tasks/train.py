@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from synthloop.faults import inject
 from synthloop.models import ModelSpec, fit_model
 from synthloop.types import Schema, Trained, TrainingSet
-from tasks.cache import STAGE_CACHE
+from synthloop.tasks.cache import STAGE_CACHE
 
 
 @task(name="train", task_run_name="train-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True)
