@@ -121,21 +121,7 @@ class RuleBasedPolicy:
             if action not in (a for a, _ in wanted):
                 wanted.append((action, fallback))
 
-        failed = unhelpful_actions(history, self.min_improvement)
-        available = self._available(options)
-        chosen: tuple[str, str] | None = None
-        passed_over: list[str] = []
-        for action, why in wanted:
-            if action in failed:
-                passed_over.append(f"{action}: tried, changed the score by {failed[action]:+.4f}")
-            elif action in options.blocked:
-                passed_over.append(f"{action}: {options.blocked[action]}")
-            elif not available[action]:
-                passed_over.append(f"{action}: not available")
-            elif chosen is None:
-                chosen = (action, why)
-            else:
-                passed_over.append(f"{action}: {why}")
+        chosen, passed_over = self._choose(wanted, history, options)
         evidence = {"shortfall": report.shortfall, **{k: v for k, v in d.items()}}
         if chosen is None:
             return Decision("stop", "test", f"{report.shortfall}; no action left that could help, "
@@ -175,6 +161,23 @@ class RuleBasedPolicy:
             wanted.append(("add_synthetic", f"class {classes['worst_class']} has recall {classes['worst_recall']:.2f} "
                                             "on validation: synthetic rows in equal class shares"))
             rebalance = True
+        chosen, passed_over = self._choose(wanted, history, options)
+        for action in ACTION_STAGE:
+            if action not in (a for a, _ in wanted):
+                passed_over.append(f"{action}: no evidence that it would pay")
+        evidence = {"shortfall": report.shortfall, **d}
+        if chosen is None:
+            return Decision("stop", "test", f"{state}no move left that could pay, testing the best model on validation",
+                            {**evidence, "stopped_by": "no_move_left"}, tuple(passed_over))
+        action, why = chosen
+        if action == "add_synthetic" and rebalance:
+            evidence["rebalance"] = True
+        return Decision(action, ACTION_STAGE[action], f"{state}{why}", evidence, tuple(passed_over))
+
+    def _choose(self, wanted: list[tuple[str, str]], history: Sequence[Step],
+                options: Options) -> tuple[tuple[str, str] | None, list[str]]:
+        """The first wanted move that is open (not tried without paying, not blocked, available), and every other
+        wanted move with why it was passed over."""
         failed = unhelpful_actions(history, self.min_improvement)
         available = self._available(options)
         chosen: tuple[str, str] | None = None
@@ -190,17 +193,7 @@ class RuleBasedPolicy:
                 chosen = (action, why)
             else:
                 passed_over.append(f"{action}: {why}")
-        for action in ACTION_STAGE:
-            if action not in (a for a, _ in wanted):
-                passed_over.append(f"{action}: no evidence that it would pay")
-        evidence = {"shortfall": report.shortfall, **d}
-        if chosen is None:
-            return Decision("stop", "test", f"{state}no move left that could pay, testing the best model on validation",
-                            {**evidence, "stopped_by": "no_move_left"}, tuple(passed_over))
-        action, why = chosen
-        if action == "add_synthetic" and rebalance:
-            evidence["rebalance"] = True
-        return Decision(action, ACTION_STAGE[action], f"{state}{why}", evidence, tuple(passed_over))
+        return chosen, passed_over
 
     @staticmethod
     def _available(o: Options) -> dict[str, bool]:
