@@ -128,25 +128,6 @@ def _draw(family: str, rng: np.random.Generator) -> dict[str, Any]:
     return point
 
 
-def search_space(family: str, base: ModelSpec | None = None, *, max_points: int = 4,
-                 seed: int = 0) -> list[ModelSpec]:
-    """Up to `max_points` designs of one family built on `base`: its first point, then seeded draws."""
-    if family not in SEARCH_SPACES:
-        raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
-    base = base or default_spec(family)
-    if base.family != family:
-        raise ValueError(f"base design is {base.family}, not {family}")
-    rng = np.random.default_rng(seed)
-    points = [base.with_params(**FIRST_POINTS[family])]
-    for _ in range(200):
-        if len(points) >= max_points:
-            break
-        spec = base.with_params(**_draw(family, rng))
-        if spec not in points:
-            points.append(spec)
-    return points
-
-
 def trial_label(spec: ModelSpec) -> str:
     """A short, stable name of a design point, e.g. `xgboost-d6-lr0.05-mcw1-ss0.8-cs0.8-cat-log`."""
     if spec.family == "ensemble":

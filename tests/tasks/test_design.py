@@ -6,47 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthloop.design import (
-    FIRST_POINTS,
-    SEARCH_SPACES,
-    rank_trials,
-    run_trial,
-    search_plan,
-    search_space,
-    skewed_positive,
-)
+from synthloop.design import FIRST_POINTS, SEARCH_SPACES, rank_trials, run_trial, search_plan, skewed_positive
 from synthloop.models import FAMILIES, ModelSpec, default_spec
 from synthloop.parallel import DaskAddressError, check_address, plan_trials, worker_fit_threads
 from synthloop.types import Schema
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_search_space_points_are_distinct_designs_of_the_family(family):
-    points = search_space(family, default_spec(family), max_points=4, seed=0)
-    assert len(points) == len(set(map(repr, points))) and len(points) >= 3
-    assert all(p.family == family for p in points)
-    for p in points:
+def test_a_family_s_drawn_points_are_distinct_designs_from_its_space(family):
+    y = np.arange(300) % 2
+    plan = search_plan(_schema(), y, trials=60, seed=0, families=(family,))
+    assert len(plan) >= 3 and len(plan) == len(set(map(repr, plan)))
+    assert all(p.family == family for p in plan)
+    assert all(plan[0].params[k] == v for k, v in FIRST_POINTS[family].items())  # the family's first point leads
+    for p in plan:
         for name, values in SEARCH_SPACES[family].items():
             assert p.params[name] in values
-
-
-def test_search_space_sample_is_seeded_and_starts_with_the_family_s_first_point():
-    a = search_space("xgboost", max_points=3, seed=1)
-    b = search_space("xgboost", max_points=3, seed=1)
-    assert a == b
-    assert all(a[0].params[k] == v for k, v in FIRST_POINTS["xgboost"].items())
-
-
-def test_linear_points_set_the_same_strength_for_both_tasks():
-    for p in search_space("linear"):
-        assert p.params["alpha"] == pytest.approx(1.0 / p.params["C"])
-
-
-def test_search_space_refuses_unknown_family_and_mismatched_base():
-    with pytest.raises(ValueError, match="unknown model family"):
-        search_space("svm")
-    with pytest.raises(ValueError, match="base design"):
-        search_space("linear", default_spec("xgboost"))
+        if family == "linear":  # the same strength for LogisticRegression (C) and Ridge (alpha)
+            assert p.params["alpha"] == pytest.approx(1.0 / p.params["C"])
 
 
 def _schema(task="classification", cats=0):
