@@ -98,6 +98,8 @@ def test_a_trial_runs_in_process_with_its_threads_and_scores_higher_for_a_better
 
 def test_plan_serial_when_small_or_switched_off_local_when_big_address_when_given():
     assert plan_trials(8, 100, 5, cores=2).mode == "serial"
+    assert plan_trials(8, 100, 5, cores=2).fit_threads == 1  # small fits: one thread each (no OpenMP contention)
+    assert plan_trials(8, 400_000, 10, cores=2, parallel=False).fit_threads == 2  # big fits keep the cores
     assert "small search" in plan_trials(8, 100, 5, cores=2).reason
     assert plan_trials(1, 10**6, 50, cores=8).mode == "serial"
     assert plan_trials(8, 10**5, 50, cores=1).mode == "serial"
