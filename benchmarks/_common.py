@@ -22,8 +22,11 @@ PYTHON = sys.executable
 SYNTHLOOP = str(Path(sys.executable).with_name("synthloop"))
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on (CPU, cores, memory, Python, library versions, load)."""
+LIBRARIES = ("prefect", "mlflow", "xgboost-cpu", "scikit-learn", "pandas", "numpy", "dask", "prefect-dask")
+
+
+def machine(libraries: tuple[str, ...] = LIBRARIES) -> dict[str, Any]:
+    """What the figures were measured on (CPU, cores, memory, Python, versions of `libraries`, load)."""
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -36,7 +39,7 @@ def machine() -> dict[str, Any]:
     from importlib.metadata import version
 
     libs = {}
-    for name in ("prefect", "mlflow", "xgboost-cpu", "scikit-learn", "pandas", "numpy", "dask", "prefect-dask"):
+    for name in libraries:
         try:
             libs[name] = version(name)
         except Exception:

@@ -38,15 +38,18 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, machine  # noqa: E402  (standard library only: it loads in AutoGluon's venv too)
+
 RESULTS = ROOT / "benchmarks" / "results"
+AG_LIBRARIES = ("autogluon.tabular", "autogluon.core", "pandas", "numpy", "scikit-learn", "lightgbm", "catboost",
+                "xgboost-cpu", "xgboost")
 SPLITS = RESULTS / "quality-splits.json"
 OUT = RESULTS / "quality-autogluon.json"
 TIME_LIMIT = 60
@@ -67,28 +70,6 @@ logging.getLogger("autogluon.common.utils.resource_utils").addFilter(_NoTorchNot
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def machine() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    libs = {}
-    for name in ("autogluon.tabular", "autogluon.core", "pandas", "numpy", "scikit-learn", "lightgbm", "catboost",
-                 "xgboost-cpu", "xgboost"):
-        try:
-            libs[name] = version(name)
-        except PackageNotFoundError:
-            libs[name] = None
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "os": platform.platform(), "libraries": libs, "load_average_at_start": load_average()}
 
 
 def score(task: str, y, pred) -> float:
@@ -142,7 +123,7 @@ def main() -> int:
     if unknown:
         parser.error(f"not in {SPLITS.relative_to(ROOT)}: {', '.join(unknown)}")
     results = json.loads(OUT.read_text()) if OUT.exists() else {"runs": {}}
-    info = machine()
+    info = machine(AG_LIBRARIES)
     for key in keys:
         if key in results["runs"]:
             print(f"{key}: cached, test {results['runs'][key]['test']:.4g}")

@@ -54,6 +54,14 @@ class Policy(Protocol):
     def decide(self, report: ValidationReport, history: Sequence[Step], options: Options) -> Decision: ...
 
 
+def _why_undertrained(training: dict) -> str:
+    return f"validation loss still falling at round {training['best_round'] + 1} of {training['max_rounds']}"
+
+
+def _why_overfit(gap: dict) -> str:
+    return f"train {gap['train']:.4f} is far above validation {gap['val']:.4f} (gap {gap['gap']:.4f}): overfitting"
+
+
 def unhelpful_actions(history: Sequence[Step], min_improvement: float) -> dict[str, float]:
     """Actions whose iteration did not beat the best score before it by a real margin (`Step.needed`, at least
     `min_improvement`), with the change they made."""
@@ -102,11 +110,9 @@ class RuleBasedPolicy:
                    f"{lc['gain']:+.4f}, so more rows should help")
             wanted += [("collect_labels", why), ("add_synthetic", why)]
         if training.get("undertrained"):
-            wanted.append(("train_longer", f"validation loss still falling at round {training['best_round'] + 1} "
-                                           f"of {training['max_rounds']}"))
+            wanted.append(("train_longer", _why_undertrained(training)))
         if gap.get("overfit"):
-            wanted.append(("regularize", f"train {gap['train']:.4f} is far above validation {gap['val']:.4f} "
-                                         f"(gap {gap['gap']:.4f}): overfitting"))
+            wanted.append(("regularize", _why_overfit(gap)))
         if gap.get("underfit"):
             wanted.append(("change_design", f"train {gap['train']:.4f} is as low as validation {gap['val']:.4f}: "
                                             "the design underfits"))
@@ -149,11 +155,9 @@ class RuleBasedPolicy:
         wanted.append(("change_design", "the design was never searched: cross-validation on train picks among "
                                         "tuned designs of every family and an ensemble of the best"))
         if training.get("undertrained"):
-            wanted.append(("train_longer", f"validation loss still falling at round {training['best_round'] + 1} "
-                                           f"of {training['max_rounds']}"))
+            wanted.append(("train_longer", _why_undertrained(training)))
         if gap.get("overfit"):
-            wanted.append(("regularize", f"train {gap['train']:.4f} is far above validation {gap['val']:.4f} "
-                                         f"(gap {gap['gap']:.4f}): overfitting"))
+            wanted.append(("regularize", _why_overfit(gap)))
         rebalance = False
         if rising:
             wanted.append(("add_synthetic", f"{rising}; synthetic rows are free (kept only if validation improves)"))
