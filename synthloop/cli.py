@@ -172,8 +172,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     summary = develop(config)
     note = _registration_note(summary)
-    links = summary.get("links") or _story_links(summary, config)
-    _report(summary, config)
+    links = summary.get("links") or {}  # the flow wrote the run's story and report.html (synthloop/records.py)
     base = (servers or {}).get("mlflow", {}).get("url") or "http://127.0.0.1:5000"
     if args.json:
         keep = ("iterations", "test_metrics", "goal_met", "mlflow_run_id", "prefect_flow_run_id", "goal_metric",
@@ -186,32 +185,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if servers:
             print(live_links(servers, summary))
     return 0
-
-
-def _story_links(summary: dict[str, Any], config) -> dict[str, str]:
-    """The run's story written where users look (see `records.tell_story`), and the links to it."""
-    from synthloop import records
-    from synthloop.tracking import Tracker
-
-    try:
-        return records.tell_story(Tracker(summary["tracking_uri"], config.tracking.experiment), summary)
-    except Exception as exc:  # the run is recorded; only its description is missing
-        print(f"synthloop: note: the run's description could not be written ({type(exc).__name__}: {exc})",
-              file=sys.stderr)
-        return {}
-
-
-def _report(summary: dict[str, Any], config) -> None:
-    """`report.html` on the parent run (see `synthloop.report`), unless the flow wrote it already."""
-    from synthloop import records, report
-    from synthloop.tracking import Tracker
-
-    try:
-        tracker = Tracker(summary["tracking_uri"], config.tracking.experiment)
-        if not report.has_report(tracker.client, summary["mlflow_run_id"]):
-            records.write_report(tracker, summary["mlflow_run_id"])  # says so itself when it cannot
-    except Exception as exc:  # the run is recorded; only its report is missing
-        print(f"synthloop: note: report.html could not be written ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def _registration_note(summary: dict[str, Any]) -> str | None:

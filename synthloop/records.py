@@ -184,7 +184,8 @@ def runs_view(metric: str) -> tuple[str, dict[str, Any]]:
 
 
 def tell_story(tracker, summary: dict[str, Any]) -> dict[str, str]:
-    """Write the run's story where users look, and return the links to it.
+    """Write the run's story where users look, and return the links to it ({} when it could not be written: said on
+    stderr, the run itself is recorded).
 
     Sets the parent run's description (`mlflow.note.content`), names the iteration runs after their parent
     (`child_run_name`), marks the experiment as model development (MLflow's `mlflow.experimentKind`) and stores a
@@ -193,6 +194,17 @@ def tell_story(tracker, summary: dict[str, Any]) -> dict[str, str]:
         `run`, `compare` (the run's iterations side by side) and `runs` (the runs table in that view): links
         relative to the MLflow UI's address.
     """
+    import sys
+
+    try:
+        return _tell_story(tracker, summary)
+    except Exception as exc:  # the run is recorded; only its description is missing
+        print(f"synthloop: note: the run's description could not be written ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return {}
+
+
+def _tell_story(tracker, summary: dict[str, Any]) -> dict[str, str]:
     import json
 
     client, run, exp = tracker.client, summary["mlflow_run_id"], tracker.experiment_id

@@ -449,10 +449,6 @@ def write_report(tracker, run_id: str) -> str:
     return html
 
 
-def has_report(client, run_id: str) -> bool:
-    return any(f.path == ARTIFACT for f in client.list_artifacts(run_id))
-
-
 def resolve_run(client, ref: str) -> str:
     """A run id, or the one development run whose id starts with `ref` (as `synthloop runs` shows them)."""
     if len(ref) == 32:
