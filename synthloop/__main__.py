@@ -1,5 +1,3 @@
-import sys
+from synthloop.cli import entry
 
-from synthloop.cli import main
-
-sys.exit(main())
+entry()

@@ -156,21 +156,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = Config.load(args.config, _overrides(args))
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
+    print(_start_line(config), file=sys.stderr, flush=True)  # within a second: the rest takes a while to import
     from synthloop.preflight import check_run
 
-    check_run(config)  # a typo in the source, target, columns or goal: one line, and no run anywhere
+    check_run(config)  # a typo in the source, target, columns or goal: one line, and no run or server anywhere
+    from synthloop import ui
+
+    # The local Prefect server starts (when none runs) while the flow's libraries load.
+    prefect = ui.choose_prefect(config.tracking.tracking_uri)
     from synthloop.data import move_secrets_to_environment
 
     # Prefect keeps the flow's parameters and MLflow its params: both get a ${VAR} reference, never the secret.
     config.data.source = move_secrets_to_environment(config.data.source)
     _result_storage(config.tracking.tracking_uri)
     _quiet_logs(args.verbose)
-    from synthloop.ui import attach, live_links
-
-    servers = attach(config.tracking.tracking_uri)  # servers `synthloop ui` started: the run appears there live
     from synthloop.flows.develop import develop
 
-    summary = develop(config)
+    _prefect_ready(prefect)
+    servers = ui.read_state(config.tracking.tracking_uri)  # servers `synthloop ui` started: the run is there live
+    with no_heartbeats():
+        summary = develop(config)
     note = _registration_note(summary)
     links = summary.get("links") or {}  # the flow wrote the run's story and report.html (synthloop/records.py)
     base = (servers or {}).get("mlflow", {}).get("url") or "http://127.0.0.1:5000"
@@ -181,10 +186,55 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps({**{k: summary[k] for k in keep}, "registration": note,
                           "links": {k: f"{base}/{v}" for k, v in links.items()}}, default=str))
     else:
-        print(_human_summary(summary, note, {k: f"{base}/{v}" for k, v in links.items()}))
+        print(_human_summary(summary, note, {k: f"{base}/{v}" for k, v in links.items()},
+                             prefect.server.url if prefect.server else None))
         if servers:
-            print(live_links(servers, summary))
+            print(ui.live_links(servers, summary))
     return 0
+
+
+def _start_line(config) -> str:
+    """The run's first line: what it reads, what it predicts, what it aims for."""
+    goal = config.goal
+    aim = (f"goal {goal.metric or 'default metric'} {'<=' if (goal.metric or '') in ('rmse', 'mae', 'log_loss') else '>='} "
+           f"{goal.threshold:g}" if goal.threshold is not None else "no threshold: as good as the budgets allow")
+    source = config.data.source
+    if "://" in source:
+        from synthloop.data import redact_url
+
+        source = redact_url(source)
+    target = f"target {config.data.target!r}" if config.data.target else "target to be guessed"
+    return f"run: {source}, {target}, {aim}"
+
+
+def no_heartbeats():
+    """Prefect settings for a flow run from this terminal: no heartbeat thread.
+
+    Heartbeats let a Prefect automation mark a flow run whose process vanished as crashed; a run from the
+    terminal ends its runs itself (Ctrl-C and SIGTERM mark them, see `main`), and joining the heartbeat
+    thread adds up to a second to every flow run.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def _prefect_ready(prefect) -> None:
+    """Say which Prefect server the run uses; wait for a local one still starting (or fall back to a temporary one)."""
+    import os
+
+    from synthloop.ui import ServerError
+
+    try:
+        prefect.ready()
+    except ServerError as exc:
+        prefect.undo()
+        os.environ.pop("PREFECT_API_URL", None)
+        print(f"prefect: {str(exc).splitlines()[0]}; this run uses a temporary server instead", file=sys.stderr)
+        return
+    note = prefect.note()
+    if note:
+        print(note, file=sys.stderr, flush=True)
 
 
 def _registration_note(summary: dict[str, Any]) -> str | None:
@@ -235,7 +285,8 @@ STOPPED_BY = {"no_move_left": " (stopped: no move left that could pay)",
               "time_budget": " (stopped: time budget spent)", "goal_met": ""}
 
 
-def _human_summary(s: dict[str, Any], registration: str | None = None, links: dict[str, str] | None = None) -> str:
+def _human_summary(s: dict[str, Any], registration: str | None = None, links: dict[str, str] | None = None,
+                   prefect_base: str | None = None) -> str:
     metric = s["goal_metric"]
     lines = [
         "",
@@ -267,6 +318,8 @@ def _human_summary(s: dict[str, Any], registration: str | None = None, links: di
         f"         report.html on the run: the whole story in one page (`synthloop report {s['mlflow_run_id'][:8]}` "
         "writes it here)",
         f"Prefect  flow run '{s['prefect_flow_run_name']}' ({s['prefect_flow_run_id']})",
+        f"         {prefect_base}/runs/flow-run/{s['prefect_flow_run_id']} (the local Prefect server; "
+        "`synthloop stop` stops it)" if prefect_base else
         f"         `synthloop ui` (or `prefect server start`), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{s['prefect_flow_run_id']}",
     ]
@@ -332,5 +385,31 @@ def main(argv: list[str] | None = None) -> int:
         return 143
 
 
+def entry() -> None:
+    """The `synthloop` command: `main`, then exit without the interpreter's teardown.
+
+    Freeing the modules Prefect, MLflow and the ML libraries loaded takes about a second after the work is
+    done. Everything that normal exit runs first still runs, in its order: non-daemon threads are joined
+    (Prefect's log and event workers drain there), then the `atexit` handlers; only the module teardown
+    is skipped.
+    """
+    import os
+    import threading
+
+    rc = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        threading._shutdown()  # type: ignore[attr-defined]  # what Py_Finalize does first
+        import atexit
+
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # anything odd: the ordinary exit
+        sys.exit(rc)
+    os._exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

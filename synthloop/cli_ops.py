@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -29,12 +30,17 @@ def add_commands(sub) -> None:
         p.add_argument("--experiment", metavar="NAME", help="MLflow experiment name (default: synthloop)")
 
     ui = sub.add_parser("ui", formatter_class=fmt,
-                        help="start the Prefect server and the MLflow UI on 127.0.0.1; Ctrl-C stops both")
+                        help="start the MLflow UI (and the Prefect server, unless one runs) on 127.0.0.1; Ctrl-C stops what it started")
     ui.add_argument("--prefect-port", type=int, metavar="PORT", help="default: 4200, or a free port if taken")
     ui.add_argument("--mlflow-port", type=int, metavar="PORT", help="default: 5000, or a free port if taken")
     ui.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for both to be healthy")
     store_options(ui, config=False)
     ui.set_defaults(handler=_cmd_ui)
+
+    stop = sub.add_parser("stop", formatter_class=fmt,
+                          help="stop the local Prefect server runs started in the background (and `synthloop ui`)")
+    store_options(stop, config=False)
+    stop.set_defaults(handler=_cmd_stop)
 
     serve = sub.add_parser("serve", formatter_class=fmt,
                            help="serve scheduled retrains (Prefect flow.serve with a cron schedule); Ctrl-C pauses it")
@@ -141,47 +147,83 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         urls = ", ".join(v["url"] for v in running.values() if isinstance(v, dict))
         raise ui.ServerError(f"servers for this store already answer at {urls} (see {directory / ui.STATE_FILE}); "
                              "stop that `synthloop ui` first")
+    local = ui.local_state()
     for port in (args.prefect_port, args.mlflow_port):
-        if port is not None and ui.port_in_use(port):
+        if port is not None and ui.port_in_use(port) and not (local and local["url"].endswith(f":{port}")):
             raise ui.ServerError(f"port {port} on 127.0.0.1 is in use; pick another or leave the option out")
     tracker = Tracker(uri, args.experiment or "synthloop")  # creates or migrates the store once, under its lock
     # The usual ports (bookmarks and docs use them) when they are free, else any free port.
-    prefect_port = args.prefect_port or (4200 if not ui.port_in_use(4200) else ui.free_port())
+    prefect = ui.local_server(port=args.prefect_port)  # the local server runs use, or a new one
+    if args.prefect_port and not prefect.started and not prefect.url.endswith(f":{args.prefect_port}"):
+        print(f"the local Prefect server already runs at {prefect.url}; using it (not :{args.prefect_port})",
+              file=sys.stderr)
     mlflow_port = args.mlflow_port or (5000 if not ui.port_in_use(5000) else ui.free_port())
-    while mlflow_port == prefect_port:
+    while prefect.url.endswith(f":{mlflow_port}"):
         mlflow_port = ui.free_port()
     logs = directory / "logs"
-    servers = [ui.prefect_server(prefect_port, logs), ui.mlflow_server(mlflow_port, uri, artifact_root, logs)]
+    mlflow = ui.mlflow_server(mlflow_port, uri, artifact_root, logs)
     state_path = None
-    print(f"starting the Prefect server (:{prefect_port}) and the MLflow UI (:{mlflow_port}) ...", file=sys.stderr)
+    print(f"{'starting' if prefect.started else 'using'} the Prefect server ({prefect.url}) and starting the MLflow "
+          f"UI (:{mlflow_port}) ...", file=sys.stderr)
     try:
-        for srv in servers:
-            srv.start()
-        ui.wait_healthy(servers, args.timeout)
-        state_path = ui.write_state(directory, servers, uri, tracker.experiment_id)
-        prefect, mlflow = servers
-        print(f"Prefect UI  {prefect.url}   (flow runs; API {prefect.url}/api)\n"
+        mlflow.start()
+        prefect.wait(args.timeout)
+        ui.wait_healthy([mlflow], args.timeout)
+        state_path = ui.write_state(directory, [prefect, mlflow], uri, tracker.experiment_id)
+        kept = "" if prefect.started else " (the Prefect server was running before and stays up: `synthloop stop`)"
+        print(f"Prefect UI  {prefect.url}   (flow runs; API {prefect.api_url})\n"
               f"MLflow UI   {tracker.experiment_link(mlflow.url)}   (runs of experiment "
               f"{args.experiment or 'synthloop'})\n"
               f"store       {uri}\n"
               f"`synthloop run` and `synthloop serve` in another terminal now use these servers "
-              f"(state in {state_path}). Ctrl-C stops both.", flush=True)
+              f"(state in {state_path}). Ctrl-C stops {'both' if prefect.started else 'the MLflow UI'}{kept}.",
+              flush=True)
         while True:
-            for srv in servers:
-                code = srv.proc.poll()
-                if code is not None:
-                    print(f"synthloop: the {srv.name} server exited with status {code}; its log {srv.log} ends "
-                          f"with:\n{srv.log_tail()}", file=sys.stderr)
-                    return 1
+            code = mlflow.proc.poll()
+            if code is not None:
+                print(f"synthloop: the mlflow server exited with status {code}; its log {mlflow.log} ends "
+                      f"with:\n{mlflow.log_tail()}", file=sys.stderr)
+                return 1
+            if not ui.pid_alive(prefect.pid):
+                print(f"synthloop: the Prefect server (pid {prefect.pid}) exited; its log {prefect.log} ends with:\n"
+                      f"{ui._tail(prefect.log)}", file=sys.stderr)
+                return 1
             time.sleep(1.0)
     except KeyboardInterrupt:
-        print("stopping both servers ...", file=sys.stderr)
+        print("stopping the servers `synthloop ui` started ...", file=sys.stderr)
     finally:
-        for srv in servers:
-            ui.stop(srv)
+        ui.stop(mlflow)
+        if prefect.started:
+            ui.stop_local_server(prefect)
         if state_path is not None and state_path.exists():
             state_path.unlink()
     print("stopped.", file=sys.stderr)
+    return 0
+
+
+def _cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the local Prefect server and any `synthloop ui` servers of the store."""
+    from synthloop import ui
+
+    stopped = []
+    state = ui.read_state(args.tracking_uri)
+    ui_pid = (state or {}).get("ui_pid")
+    if ui_pid and ui_pid != os.getpid() and ui.pid_alive(int(ui_pid)):
+        os.kill(int(ui_pid), signal.SIGINT)  # `synthloop ui` stops what it started, as on Ctrl-C
+        deadline = time.monotonic() + 30
+        while ui.pid_alive(int(ui_pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stopped.append(f"`synthloop ui` (pid {ui_pid})")
+    for name, entry in (state or {}).items():  # servers left by a `ui` that is gone
+        if isinstance(entry, dict) and "pid" in entry and ui.pid_alive(int(entry["pid"])) and name != "prefect":
+            ui.stop_pid(int(entry["pid"]))
+            stopped.append(f"{name} (pid {entry['pid']})")
+    (ui.store_dir(args.tracking_uri) / ui.STATE_FILE).unlink(missing_ok=True)
+    local = ui.stop_local_server()
+    if local:
+        stopped.append(f"the local Prefect server {local.url} (pid {local.pid})")
+    print(("stopped " + ", ".join(stopped)) if stopped else "nothing to stop: no local Prefect server or "
+          "`synthloop ui` runs", file=sys.stderr)
     return 0
 
 
@@ -210,10 +252,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     cron, tz = args.cron or config.retrain.cron, args.timezone or config.retrain.timezone
     check_schedule(cron, tz)
     _check_source(config)
-    ui.attach(config.tracking.tracking_uri)
-    if not os.environ.get("PREFECT_API_URL"):
-        raise ui.ServerError("serve needs a Prefect server: run `synthloop ui` in another terminal first "
-                             "(or `prefect server start` and set PREFECT_API_URL)")
+    prefect = ui.choose_prefect(config.tracking.tracking_uri)
+    if prefect.api_url is None:
+        raise ui.ServerError("serve needs a lasting Prefect server: unset SYNTHLOOP_PREFECT_SERVER=temporary "
+                             "(the local server is then used), or set PREFECT_API_URL")
+    prefect.ready()
+    if prefect.note():
+        print(prefect.note(), file=sys.stderr)
     _quiet()
     print(f"serving retrain/{args.name} on {os.environ['PREFECT_API_URL']}: cron '{cron}' ({tz}). "
           "Ctrl-C stops serving and pauses the schedule.", file=sys.stderr, flush=True)
@@ -238,11 +283,19 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
     config = _config(args)
     _check_source(config)
-    state = ui.attach(config.tracking.tracking_uri)
+    prefect = ui.choose_prefect(config.tracking.tracking_uri)
+    state = ui.read_state(config.tracking.tracking_uri)
     _quiet()
     from synthloop.flows.retrain import retrain
 
-    result = retrain(config)
+    from synthloop.cli import _prefect_ready
+
+    _prefect_ready(prefect)
+
+    from synthloop.cli import no_heartbeats
+
+    with no_heartbeats():
+        result = retrain(config)
     if args.json:
         keep = ("promoted", "reason", "metric", "champion_version", "challenger_version", "former_champion_version",
                 "challenger_val", "champion_val", "validation_rows", "mlflow_run_id", "challenger_run_id",
@@ -255,6 +308,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
           + (f" (previous: {result['former_champion_version']})" if result["promoted"] and
              result["former_champion_version"] else ""))
     mlflow_base, prefect_base = _ui_bases(config.tracking.tracking_uri) if state else (None, None)
+    prefect_base = prefect_base or (prefect.server.url if prefect.server else None)
     print(f"MLflow retrain run {result['mlflow_run_id']}, challenger run {result['challenger_run_id']}")
     if mlflow_base:
         from synthloop.tracking import Tracker

@@ -21,7 +21,7 @@ QUIET_DEFAULTS = {
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
     # OpenMP threads that spin while waiting steal the core another process needs; on 2 busy cores a 2-thread
     # xgboost fit took 39 s of wall time with spinning, 3.7 s without.
-    "OMP_WAIT_POLICY": "PASSIVE",
+    "GOMP_SPINCOUNT": "20000",
     # Prefect waits 20 s for its temporary server; a machine busy with other fits can take longer.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }

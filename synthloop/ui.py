@@ -1,10 +1,17 @@
-"""The Prefect server and the MLflow UI, started together on 127.0.0.1.
+"""The Prefect server and the MLflow UI, on 127.0.0.1.
 
-`synthloop ui` starts both (each in a process group of its own, so stopping one PID stops its
-workers too), waits until both answer their health checks, and writes their URLs and PIDs to
-`<store>/.servers.json` (next to the SQLite store, `./mlruns` by default). `synthloop run` and
-`synthloop serve` read that file: when the Prefect server it names answers, they use it (and skip the
-~6 s temporary server), so runs appear in the UI as they happen.
+**The local Prefect server.** `synthloop run` (and `retrain`, `serve`, `ui`) needs a Prefect API. When
+none is set (`PREFECT_API_URL`, a Prefect profile, or `synthloop ui`'s server for the store), the first
+command starts `prefect server start` in the background, in a process group of its own, and records its
+URL and PID in `$PREFECT_HOME/synthloop-server.json`; later commands find it there and reuse it, so no
+command pays for a temporary server (3-5 s a process, 10 s on a new Prefect home) and every run is in the
+Prefect UI at once. `synthloop stop` stops it. `SYNTHLOOP_PREFECT_SERVER=temporary` keeps Prefect's own
+temporary per-process server instead.
+
+**`synthloop ui`** starts the MLflow UI (and the local Prefect server when none runs), waits until both
+answer their health checks, and writes their URLs and PIDs to `<store>/.servers.json` (next to the
+SQLite store, `./mlruns` by default). `synthloop run` and `synthloop serve` read that file too. Ctrl-C
+stops what `ui` started.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from typing import Any
 from synthloop.errors import SynthloopError
 
 STATE_FILE = ".servers.json"
+LOCAL_STATE_FILE = "synthloop-server.json"
 HOST = "127.0.0.1"
+PREFECT_PORT = 4200
 
 
 class ServerError(SynthloopError):
@@ -168,11 +177,201 @@ def stop(server: Server, timeout: float = 15.0) -> None:
             pass
 
 
+# the local Prefect server --------------------------------------------------------------------------
+def prefect_home() -> Path:
+    """Prefect's home folder (its database lives there): `PREFECT_HOME`, else ~/.prefect."""
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser().resolve()
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process `pid` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:  # no /proc (not Linux): it exists
+        return True
+
+
+@dataclass
+class LocalServer:
+    """The background Prefect server: found running, or started by this process (`started` is True)."""
+
+    url: str
+    pid: int
+    log: Path
+    started: bool
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.url}/api/health"
+
+    def wait(self, timeout: float = 90.0) -> None:
+        """Block until the server answers; ServerError (with its log's tail) if it exits or takes too long."""
+        deadline = time.monotonic() + timeout
+        while not healthy(self.health_url, 1.0):
+            if not pid_alive(self.pid):
+                raise ServerError(f"the local Prefect server (pid {self.pid}) exited while starting; its log "
+                                  f"{self.log} ends with:\n{_tail(self.log)}")
+            if time.monotonic() > deadline:
+                raise ServerError(f"the local Prefect server (pid {self.pid}) did not answer within {timeout:.0f}s "
+                                  f"(see {self.log})")
+            time.sleep(0.1)
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class _Lock:
+    """An exclusive lock on a file, so two commands starting at once start one server."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # closing releases the lock
+
+
+def local_state() -> dict[str, Any] | None:
+    """The local server recorded in Prefect's home, if its process still runs."""
+    try:
+        state = json.loads((prefect_home() / LOCAL_STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and pid_alive(int(state.get("pid", 0) or 0)) else None
+
+
+def local_server(start: bool = True, port: int | None = None) -> LocalServer | None:
+    """The background Prefect server for this Prefect home: the running one, else (with `start`) a new one.
+
+    A new one listens on 127.0.0.1:4200 when that port is free, else on a free port. This returns as soon
+    as its process is started; `LocalServer.wait()` waits until it answers.
+    """
+    home = prefect_home()
+    with _Lock(home / ".synthloop-server.lock"):
+        state = local_state()
+        if state:
+            return LocalServer(state["url"], int(state["pid"]), Path(state["log"]), started=False)
+        if not start:
+            return None
+        port = port or (PREFECT_PORT if not port_in_use(PREFECT_PORT) else free_port())
+        srv = prefect_server(port, home, prefect_home=home)
+        srv.log = home / "synthloop-server.log"
+        srv.start()
+        path = home / LOCAL_STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": srv.url, "health": srv.health_url, "pid": srv.pid, "log": str(srv.log),
+                                   "started": time.time(), "prefect_home": str(home)}, indent=2))
+        tmp.replace(path)
+        return LocalServer(srv.url, srv.pid, srv.log, started=True)
+
+
+def stop_local_server(server: LocalServer | None = None) -> LocalServer | None:
+    """Stop the local Prefect server (the given one, else the recorded one) and forget it."""
+    home = prefect_home()
+    with _Lock(home / ".synthloop-server.lock"):
+        state = local_state()
+        if server is None and state:
+            server = LocalServer(state["url"], int(state["pid"]), Path(state["log"]), started=False)
+        if server is None:
+            return None
+        stop_pid(server.pid)
+        if state is None or int(state["pid"]) == server.pid:
+            (home / LOCAL_STATE_FILE).unlink(missing_ok=True)
+        return server
+
+
+def _configured_api() -> str | None:
+    """A Prefect API the user set: PREFECT_API_URL, or Prefect's settings when Prefect is already imported
+    (a test harness, a notebook), or the active Prefect profile."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml")
+    if "prefect.settings" in sys.modules or (profiles.is_file() and "PREFECT_API_URL" in profiles.read_text(
+            errors="replace")):
+        from prefect.settings import PREFECT_API_URL
+
+        return PREFECT_API_URL.value() or None
+    return None
+
+
+@dataclass
+class PrefectChoice:
+    """Which Prefect API a command uses, and the line that says so."""
+
+    api_url: str | None  # None: Prefect's temporary server
+    how: str  # "configured", "ui", "local", "temporary"
+    server: LocalServer | None = None
+
+    def note(self) -> str | None:
+        if self.how == "local" and self.server is not None:
+            if self.server.started:
+                return (f"prefect: started the local server {self.server.url} (pid {self.server.pid}) in the "
+                        "background; later runs reuse it, `synthloop stop` stops it")
+            return f"prefect: local server {self.server.url} (pid {self.server.pid})"
+        if self.how == "temporary":
+            return "prefect: a temporary server for this process (SYNTHLOOP_PREFECT_SERVER=temporary)"
+        return None
+
+    def ready(self, timeout: float = 90.0) -> None:
+        """Wait for a local server this command started; the run then records into it."""
+        if self.server is not None:
+            self.server.wait(timeout)
+
+    def undo(self) -> None:
+        """Stop the local server this command started (the command failed before any run)."""
+        if self.server is not None and self.server.started:
+            stop_local_server(self.server)
+
+
+def choose_prefect(tracking_uri: str | None) -> PrefectChoice:
+    """The Prefect API for `run`, `retrain`, `serve`: configured, `synthloop ui`'s, the local server, or
+    Prefect's temporary one (`SYNTHLOOP_PREFECT_SERVER=temporary`). Sets PREFECT_API_URL for what follows."""
+    api = _configured_api()
+    if api:
+        return PrefectChoice(api, "configured")
+    state = read_state(tracking_uri)
+    if state and "prefect" in state:
+        os.environ["PREFECT_API_URL"] = state["prefect"]["url"] + "/api"
+        return PrefectChoice(os.environ["PREFECT_API_URL"], "ui")
+    if os.environ.get("SYNTHLOOP_PREFECT_SERVER", "local").strip().lower() == "temporary":
+        return PrefectChoice(None, "temporary")
+    server = local_server()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return PrefectChoice(server.api_url, "local", server)
+
+
 # state shared with `synthloop run` / `synthloop serve` -------------------------------------------------
-def write_state(directory: Path, servers: list[Server], tracking_uri: str, experiment_id: str | None) -> Path:
+def write_state(directory: Path, servers: list[Server | LocalServer], tracking_uri: str,
+                experiment_id: str | None) -> Path:
     path = directory / STATE_FILE
+    entries = {}
+    for s in servers:
+        name = "prefect" if isinstance(s, LocalServer) else s.name
+        entries[name] = {"url": s.url, "health": s.health_url, "pid": s.pid, "log": str(s.log)}
     state = {"tracking_uri": tracking_uri, "experiment_id": experiment_id, "started": time.time(),
-             **{s.name: {"url": s.url, "health": s.health_url, "pid": s.pid, "log": str(s.log)} for s in servers}}
+             "ui_pid": os.getpid(), **entries}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2))
@@ -194,7 +393,7 @@ def read_state(tracking_uri: str | None) -> dict[str, Any] | None:
 
 
 def attach(tracking_uri: str | None) -> dict[str, Any] | None:
-    """Use the Prefect server `synthloop ui` started, unless PREFECT_API_URL is set already.
+    """Use the Prefect server `synthloop ui` started, else the local one, unless PREFECT_API_URL is set already.
 
     Returns:
         The live servers' state (URLs by name), or None when none answers.
@@ -202,6 +401,10 @@ def attach(tracking_uri: str | None) -> dict[str, Any] | None:
     state = read_state(tracking_uri)
     if state and "prefect" in state and not os.environ.get("PREFECT_API_URL"):
         os.environ["PREFECT_API_URL"] = state["prefect"]["url"] + "/api"
+    elif not os.environ.get("PREFECT_API_URL"):
+        local = local_state()  # the local server runs started in the background
+        if local and healthy(local["health"], 1.5):
+            os.environ["PREFECT_API_URL"] = local["url"] + "/api"
     return state
 
 

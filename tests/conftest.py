@@ -8,6 +8,9 @@ from synthloop.env import apply_defaults
 
 apply_defaults()
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+# A `synthloop` process a test starts without a Prefect API uses a temporary server, never a lasting local one
+# (tests/ops/test_local_server.py checks the local server, and stops it by its PID).
+os.environ.setdefault("SYNTHLOOP_PREFECT_SERVER", "temporary")
 
 import pytest  # noqa: E402
 

@@ -1,0 +1,85 @@
+"""The local Prefect server: the first `synthloop run` starts it in the background, later runs reuse it,
+`synthloop stop` stops it; a run refused for bad input starts none.
+
+Real processes, a real `prefect server start` on a temporary Prefect home, a real MLflow store; the server is
+stopped by its PID at teardown whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from synthloop import ui
+
+IRIS = ["run", "--data", "sklearn:iris", "--max-iterations", "1", "--threads", "1", "--model", "xgboost",
+        "--set", "model.n_estimators=20", "--json"]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SYNTHLOOP_", "PREFECT_API_URL", "MLFLOW_TRACKING", "PREFECT_LOCAL_STORAGE"))}
+    env.update({"PREFECT_HOME": str(tmp / "prefect-home"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}",
+                "OMP_NUM_THREADS": "1", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"})
+    return env
+
+
+def _cli(args: list[str], tmp: Path, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "synthloop", *args], cwd=tmp, env=_env(tmp), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _flow_runs(api: str) -> list[dict]:
+    req = urllib.request.Request(f"{api}/flow_runs/filter", data=json.dumps({"limit": 50}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (the local test server)
+        return json.loads(resp.read())
+
+
+@pytest.fixture
+def project(tmp_path):
+    yield tmp_path
+    state = tmp_path / "prefect-home" / ui.LOCAL_STATE_FILE
+    if state.exists():  # whatever happened, no server outlives the test
+        ui.stop_pid(json.loads(state.read_text())["pid"])
+
+
+def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(project):
+    state_file = project / "prefect-home" / ui.LOCAL_STATE_FILE
+
+    bad = _cli(["run", "--data", "sklearn:iris", "--target", "nope"], project)
+    assert bad.returncode == 2 and "'nope' not found" in bad.stderr, bad.stderr
+    assert not state_file.exists(), "a run refused for bad input started a server"
+
+    first = _cli(IRIS, project)
+    assert first.returncode == 0, first.stderr
+    started = re.search(r"prefect: started the local server (http://127\.0\.0\.1:\d+) \(pid (\d+)\)", first.stderr)
+    assert started, first.stderr
+    url, pid = started.group(1), int(started.group(2))
+    state = json.loads(state_file.read_text())
+    assert state["url"] == url and state["pid"] == pid and ui.pid_alive(pid)
+    assert ui.healthy(f"{url}/api/health"), "the server did not outlive the run that started it"
+
+    second = _cli(IRIS, project)
+    assert second.returncode == 0, second.stderr
+    assert f"prefect: local server {url} (pid {pid})" in second.stderr, second.stderr
+    assert "started the local server" not in second.stderr
+
+    runs = {r["id"]: r for r in _flow_runs(f"{url}/api")}
+    for out in (first, second):
+        flow_run = json.loads(out.stdout.strip().splitlines()[-1])["prefect_flow_run_id"]
+        assert runs[flow_run]["state_type"] == "COMPLETED", runs[flow_run]
+    assert f"{url}/runs/flow-run/" not in first.stdout  # --json: only the JSON line on stdout
+
+    stop = _cli(["stop"], project, timeout=60)
+    assert stop.returncode == 0 and f"the local Prefect server {url} (pid {pid})" in stop.stderr, stop.stderr
+    assert not ui.pid_alive(pid) and not state_file.exists() and not ui.healthy(f"{url}/api/health", 1.0)
+    again = _cli(["stop"], project, timeout=60)
+    assert again.returncode == 0 and "nothing to stop" in again.stderr, again.stderr
