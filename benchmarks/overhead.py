@@ -1,10 +1,16 @@
-"""What the orchestration costs: `synthloop run` (fixed design, one iteration) against a bare script doing the
-same work on the same data (benchmarks/bare.py), with Prefect embedded (temporary server) and with a running
-Prefect server; plus the cost of one Prefect task call.
+"""What the orchestration costs, side by side in one run: `synthloop run` against a plain pandas + xgboost script.
 
-Prints the figures and writes ``benchmarks/results/overhead.json``. Run from the project root::
+- The default `synthloop run` (embedded digits scenario) in a new project: on a new Prefect home, with nothing
+  running (the local Prefect server stopped), and again with the server up. Wall time and when the first line
+  came.
+- `synthloop run --max-iterations 1 --model xgboost` against `benchmarks/plain.py` (read the CSV, split 60/20/20,
+  one early-stopped fit, score, save; none of this project's code) on the same CSVs, with the local server
+  running and with nothing started before. Differences, ratios, and peak RSS against the frame's in-memory size.
 
-    python benchmarks/overhead.py [--rows 10000 100000 1000000] [--columns 20] [--modes server embedded]
+Every command is a fresh process. Prints the figures and writes ``benchmarks/results/overhead.json``. Run from
+the project root::
+
+    python benchmarks/overhead.py [--rows 100000 1000000] [--columns 20] [--threads 2]
 """
 
 from __future__ import annotations
@@ -12,136 +18,145 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PYTHON, ROOT, SYNTHLOOP, in_memory_mb, machine, make_table, prefect_server, save,  # noqa: E402
-                     timed_rss)
-
-N_TASK_CALLS = 20
+from _common import PYTHON, ROOT, SYNTHLOOP, machine, make_table, save  # noqa: E402
 
 
-def run_synthloop(data: Path, work: Path, api_url: str | None, threads: int) -> dict:
-    """One `synthloop run` with a fixed design (xgboost) and one iteration; wall, peak RSS and its summary."""
-    (work / "mlruns").mkdir(parents=True, exist_ok=True)
-    (work / ("prefect-embedded" if not api_url else "p")).mkdir(parents=True, exist_ok=True)
-    env = {"PREFECT_API_URL": api_url or "", "PREFECT_HOME": str(work / ("prefect-embedded" if not api_url else "p")),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlruns' / 'mlflow.db'}",
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
-    if not api_url:
-        env.pop("PREFECT_API_URL")
-        env["PREFECT_API_URL"] = ""
-    out = timed_rss([SYNTHLOOP, "run", "--data", str(data), "--target", "y", "--model", "xgboost",
-                     "--max-iterations", "1", "--threads", str(threads), "--json"], env=env)
-    if out["returncode"] != 0:
-        raise RuntimeError(f"synthloop run failed: {out['stderr'][-2000:]}")
-    summary = json.loads(out["stdout"].strip().splitlines()[-1])
-    return {"wall_s": round(out["wall_s"], 3), "peak_rss_mb": round(out["peak_rss_mb"], 1),
-            "inner_seconds": summary["seconds"], "val": summary["iterations"][0]["val_metrics"].get("accuracy")}
+def make_csv(work: Path, rows: int, columns: int) -> Path:
+    path = work / f"table_{rows}x{columns}.csv"
+    if not path.exists():
+        import pandas as pd
+
+        pd.read_parquet(make_table(work / f"table_{rows}x{columns}.parquet", rows, columns)).to_csv(path, index=False)
+    return path
 
 
-def run_bare(data: Path, threads: int) -> dict:
-    out = timed_rss([PYTHON, str(ROOT / "benchmarks" / "bare.py"), "--data", str(data), "--target", "y",
-                     "--threads", str(threads)])
-    if out["returncode"] != 0:
-        raise RuntimeError(f"bare script failed: {out['stderr'][-2000:]}")
-    inner = json.loads(out["stdout"].strip().splitlines()[-1])
-    return {"wall_s": round(out["wall_s"], 3), "peak_rss_mb": round(out["peak_rss_mb"], 1), "stages_s": inner["stages_s"],
-            "val": inner["val"]}
-
-
-TASK_SCRIPT = r'''
-import json, sys, time
-import numpy as np, pandas as pd
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from synthloop.types import TrainingSet
-
-rows, n = int(sys.argv[1]), int(sys.argv[2])
-data = TrainingSet(pd.DataFrame(np.random.default_rng(0).normal(size=(rows, 20))), np.zeros(rows, int),
-                   np.full(rows, "real", dtype=object))
-
-def body(data, i):
-    return i
-
-plain = task(body, name="noop-default-cache")
-nocache = task(body, name="noop-no-cache", cache_policy=NO_CACHE)
-
-@flow
-def calls():
-    out = {}
-    for name, t in (("no_cache", nocache), ("default_cache_policy", plain)):
-        t(data, -1)  # warm
-        start = time.perf_counter()
-        for i in range(n):
-            t(data, i)
-        out[name] = (time.perf_counter() - start) / n
+def streamed(cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
+    """Run a command: wall time, when its first line came (stdout or stderr), its own peak RSS, its output."""
     start = time.perf_counter()
-    for i in range(n):
-        body(data, i)
-    out["plain_call"] = (time.perf_counter() - start) / n
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, text=True)
+    first: list[float] = []
+    chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def read(name: str, stream) -> None:
+        for line in stream:
+            if not first:
+                first.append(time.perf_counter() - start)
+            chunks[name].append(line)
+
+    readers = [threading.Thread(target=read, args=(n, s)) for n, s in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)  # the command's own peak RSS; a server it started is not counted
+    wall = time.perf_counter() - start
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = {"wall_s": round(wall, 2), "first_line_s": round(first[0], 2) if first else None,
+           "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "returncode": proc.returncode,
+           "stdout": "".join(chunks["stdout"]), "stderr": "".join(chunks["stderr"])}
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {out['stderr'][-2000:]}")
     return out
 
-print(json.dumps(calls()))
-'''
+
+def project_env(home: Path, project: Path, threads: int) -> dict[str, str]:
+    """A user's shell: no Prefect API set, the project's own MLflow store, Prefect's home at `home`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SYNTHLOOP_", "PREFECT_API_URL", "MLFLOW_TRACKING", "PREFECT_LOCAL_STORAGE"))}
+    env.update({"PREFECT_HOME": str(home), "OMP_NUM_THREADS": str(threads)})
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
 
 
-def task_overhead(api_url: str, rows: int) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(TASK_SCRIPT)
+def stop_servers(env: dict[str, str], cwd: Path) -> None:
+    subprocess.run([SYNTHLOOP, "stop"], env=env, cwd=cwd, capture_output=True, timeout=120)
+
+
+def default_runs(work: Path, threads: int) -> dict:
+    """`synthloop run` with no arguments in a new project: new Prefect home, nothing running, server up."""
+    home, project = work / "default-home", work / "default-project"
+    for folder in (home, project):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    env = project_env(home, project, threads)
+    out = {}
     try:
-        out = timed_rss([PYTHON, f.name, str(rows), str(N_TASK_CALLS)],
-                        env={"PREFECT_API_URL": api_url, "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
-                             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true"})
+        for name in ("new_prefect_home", "nothing_running", "server_running"):
+            if name == "nothing_running":
+                stop_servers(env, project)
+            run = streamed([SYNTHLOOP, "run"], env, project)
+            out[name] = {k: run[k] for k in ("wall_s", "first_line_s", "peak_rss_mb")}
+            print(f"default run, {name.replace('_', ' ')}: {run['wall_s']:.1f}s wall, first line after "
+                  f"{run['first_line_s']:.2f}s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
     finally:
-        os.unlink(f.name)
-    if out["returncode"] != 0:
-        raise RuntimeError(out["stderr"][-2000:])
-    res = json.loads(out["stdout"].strip().splitlines()[-1])
-    return {k: round(v * 1000, 2) for k, v in res.items()}  # milliseconds per call
+        stop_servers(env, project)
+    return out
+
+
+def table_runs(work: Path, rows: int, columns: int, threads: int) -> dict:
+    data = make_csv(work, rows, columns)
+    home, project = work / "table-home", work / f"table-project-{rows}"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    env = project_env(home, project, threads)
+    plain = streamed([PYTHON, str(ROOT / "benchmarks" / "plain.py"), "--data", str(data), "--target", "y",
+                      "--threads", str(threads)], env, ROOT)
+    inner = json.loads(plain["stdout"].strip().splitlines()[-1])
+    case = {"rows": rows, "columns": columns, "frame_mb": inner["frame_mb"],
+            "plain": {"wall_s": plain["wall_s"], "peak_rss_mb": plain["peak_rss_mb"], "seconds": inner["seconds"],
+                      "test_accuracy": round(inner["test_accuracy"], 4)}}
+    print(f"{rows:>9} rows: plain script {plain['wall_s']:.1f}s (peak RSS {plain['peak_rss_mb']:.0f} MB; frame "
+          f"{inner['frame_mb']:.0f} MB), test accuracy {inner['test_accuracy']:.4f}", flush=True)
+    cmd = [SYNTHLOOP, "run", "--data", str(data), "--target", "y", "--model", "xgboost", "--max-iterations", "1",
+           "--threads", str(threads), "--json"]
+    try:
+        subprocess.run(cmd[:2] + ["--data", "sklearn:iris", "--max-iterations", "1", "--threads", "1"], env=env,
+                       cwd=project, capture_output=True, timeout=600)  # the local server is up, its database made
+        for mode in ("server_running", "nothing_started"):
+            if mode == "nothing_started":
+                stop_servers(env, project)
+            run = streamed(cmd, env, project)
+            summary = json.loads(run["stdout"].strip().splitlines()[-1])
+            res = {"wall_s": run["wall_s"], "first_line_s": run["first_line_s"], "peak_rss_mb": run["peak_rss_mb"],
+                   "extra_s": round(run["wall_s"] - plain["wall_s"], 2),
+                   "ratio": round(run["wall_s"] / plain["wall_s"], 3),
+                   "rss_over_frame": round(run["peak_rss_mb"] / inner["frame_mb"], 2),
+                   "test_accuracy": round(summary["test_metrics"]["accuracy"], 4), "loop_seconds": summary["seconds"]}
+            case[mode] = res
+            print(f"{rows:>9} rows: synthloop, {mode.replace('_', ' ')}: {res['wall_s']:.1f}s (+{res['extra_s']:.1f}s, "
+                  f"x{res['ratio']:.2f}), peak RSS {res['peak_rss_mb']:.0f} MB = {res['rss_over_frame']:.1f}x the frame, "
+                  f"test accuracy {res['test_accuracy']:.4f}", flush=True)
+    finally:
+        stop_servers(env, project)
+    return case
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     p.add_argument("--columns", type=int, default=20)
-    p.add_argument("--modes", nargs="+", default=["server", "embedded"], choices=["server", "embedded"])
-    p.add_argument("--threads", type=int, default=1, help="threads per fit (1: figures stay comparable on a busy machine)")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "synthloop-bench")
+    p.add_argument("--threads", type=int, default=2, help="threads per fit, for both the plain script and synthloop")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "synthloop-overhead")
+    p.add_argument("--skip-default", action="store_true", help="leave out the default-run part")
     args = p.parse_args()
-    info = machine()
-    results: dict = {"benchmark": "synthloop run (xgboost, 1 iteration) vs bare script", "columns": args.columns,
-                     "threads": args.threads, "machine": info, "cases": [], "task_call_ms": {}}
     args.work.mkdir(parents=True, exist_ok=True)
-    with prefect_server(args.work / f"prefect-server-{int(time.time())}") as url:
-        for rows in (1_000, 100_000):
-            results["task_call_ms"][f"{rows}_rows_argument"] = task_overhead(url, rows)
-            print(f"task call with a {rows}-row TrainingSet argument (ms): {results['task_call_ms'][f'{rows}_rows_argument']}",
-                  flush=True)
-        for rows in args.rows:
-            data = make_table(args.work / f"table_{rows}x{args.columns}.parquet", rows, args.columns)
-            bare = run_bare(data, args.threads)
-            case = {"rows": rows, "data_mb": round(in_memory_mb(rows, args.columns), 1), "bare": bare}
-            print(f"{rows:>9} rows: bare {bare['wall_s']:.1f}s (peak RSS {bare['peak_rss_mb']:.0f} MB)", flush=True)
-            results["cases"].append(case)
-            for mode in args.modes:
-                try:
-                    run = run_synthloop(data, args.work / f"{mode}-{rows}", url if mode == "server" else None,
-                                        args.threads)
-                except RuntimeError as exc:  # e.g. the temporary server did not start on a busy machine
-                    case[mode] = {"error": str(exc).splitlines()[-1]}
-                    print(f"{rows:>9} rows: {mode} failed: {case[mode]['error']}", flush=True)
-                    continue
-                run["ratio"] = round(run["wall_s"] / bare["wall_s"], 3)
-                run["overhead_s"] = round(run["wall_s"] - bare["wall_s"], 3)
-                case[mode] = run
-                print(f"{rows:>9} rows: {mode} {run['wall_s']:.1f}s (×{run['ratio']:.2f}, +{run['overhead_s']:.1f}s, "
-                      f"peak RSS {run['peak_rss_mb']:.0f} MB)", flush=True)
-                save("overhead", results)
-    save("overhead", results)
+    results: dict = {"benchmark": "synthloop run vs a plain pandas + xgboost script", "threads": args.threads,
+                     "machine": machine(), "default_run": None, "cases": []}
+    if not args.skip_default:
+        results["default_run"] = default_runs(args.work, args.threads)
+        save("overhead", results)
+    for rows in args.rows:
+        results["cases"].append(table_runs(args.work, rows, args.columns, args.threads))
+        save("overhead", results)
 
 
 if __name__ == "__main__":
