@@ -159,9 +159,14 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
             tracker.log_metrics(child, {f"synth_{k}": v for k, v in state.synthetic_report.items()})
             tracker.log_params(child, {"synthetic.generator": cfg.synthetic.generator,
                                        "synthetic.ratio": cfg.synthetic.ratio})
-        report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed, audit=cfg.annotation,
+        # On the last iteration a new label audit runs only to show what a re-annotation did: nothing follows that
+        # could act on its flags (a still valid earlier audit costs nothing and is kept).
+        last, previous_audit = it >= cfg.loop.max_iterations, state.previous_audit()
+        skip_audit = last and action_in != "reannotate" and previous_audit is None
+        report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed,
+                                audit=None if skip_audit else cfg.annotation,
                                 scorer=state.book.scorer(state.labelled[schema.target]),
-                                previous_audit=state.previous_audit())
+                                previous_audit=previous_audit, last=last)
         looks += 1
         state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
         decision, stopped_by = bound(policy.decide(report, state.history, state.options(cfg, ledger)), report, it,

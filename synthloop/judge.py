@@ -71,11 +71,12 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
              X_val: pd.DataFrame, y_val: np.ndarray, *, metric: str, val_metrics: dict[str, float],
              train_metrics: dict[str, float], curves: dict[str, list[float]], rounds: int | None,
              best_round: int | None, n_estimators: int | None, val_pred: np.ndarray, threads: int,
-             seed: int, threshold: float | None = None) -> dict[str, Any]:
+             seed: int, threshold: float | None = None, learning_curve: bool = True) -> dict[str, Any]:
     """Findings from validation evidence, each with its numbers.
 
     The learning curve refits the same design on half of the real train rows (plus the same share of
     synthetic rows) and compares validation scores: a large gain from half to all means more data helps.
+    `learning_curve=False` leaves that fit out (no iteration follows that could act on it).
     """
     findings: dict[str, Any] = {}
     score = oriented(metric, val_metrics[metric])
@@ -87,7 +88,7 @@ def diagnose(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, re
             idx = np.flatnonzero(y == c)
             half[idx[: max(1, len(idx) // 2)]] = True
     n_real = int(real_mask.sum())
-    if n_real >= 20:
+    if n_real >= 20 and learning_curve:
         fitted = fit_model(spec, schema, X[half], y[half], X_val=X_val, y_val=y_val, threads=threads, seed=seed,
                            holdout_stopping=True)
         pred, proba = predict(fitted.pipeline, X_val, schema.task)

@@ -15,7 +15,7 @@ from synthloop.types import Schema, Trained, TrainingSet, ValidationReport
 @task(name="validate", task_run_name="validate-it{iteration}", cache_policy=NO_CACHE)
 def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y_val: np.ndarray, goal: GoalConfig,
                    iteration: int, threads: int, seed: int, audit: AnnotationConfig | None = None,
-                   scorer=None, previous_audit: dict | None = None) -> ValidationReport:
+                   scorer=None, previous_audit: dict | None = None, last: bool = False) -> ValidationReport:
     """Score the model on validation, check the goal, and diagnose what limits it.
 
     Args:
@@ -32,6 +32,8 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         scorer: Scores the audit's flags against the truth (simulations only); never read by a decision.
         previous_audit: The last audit's result when the real train rows and their labels have not changed since:
             the audit fits its own models on those rows only, so it would find the same again.
+        last: No iteration can follow (loop.max_iterations): the diagnosis leaves out the learning curve's fit,
+            whose finding only a next iteration could act on.
     Returns:
         The validation report; its diagnosis is empty when a goal threshold is met (there is nothing to go back
         for).
@@ -57,7 +59,10 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
                          val_metrics=metrics, train_metrics=train_metrics, curves=trained.curves,
                          rounds=trained.rounds, best_round=trained.best_round,
                          n_estimators=trained.spec.params.get("n_estimators") or trained.spec.params.get("max_iter"),
-                         val_pred=val_pred, threads=threads, seed=seed, threshold=goal.threshold)
+                         val_pred=val_pred, threads=threads, seed=seed, threshold=goal.threshold,
+                         learning_curve=not last)
+    if last:
+        diagnosis["not_run"] = "learning curve: no iteration follows (loop.max_iterations)"
     if audit is not None and audit.audit and previous_audit is not None:
         diagnosis["label_audit"] = previous_audit
     elif audit is not None and audit.audit:
