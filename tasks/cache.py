@@ -12,7 +12,7 @@ Caching: a stage's result is persisted (Prefect result storage; the `synthloop` 
   retrain) always reads its sources anew;
 * the task's source (Prefect's ``TASK_SOURCE``: a changed stage is recomputed), its name, and a digest of
   the project's code (`code_digest`: after an upgrade or a fix in a library module such as
-  ``synthloop/data.py``, a resumed run recomputes rather than reuse what the old code made);
+  ``synthloop/data/load.py``, a resumed run recomputes rather than reuse what the old code made);
 * cheap digests of the inputs (Prefect's ``INPUTS`` would JSON-encode or pickle whole frames; here
   frames and arrays are hashed with ``pandas.util.hash_pandas_object`` / raw bytes, config sections
   by their JSON, models by their pickle); for the collect stage also the source file's size and
