@@ -244,6 +244,8 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
     curves: dict[str, list[float]] = {}
     rounds = best = None
     if spec.family == "xgboost":
+        # xgboost stores every value as float32: given float32 rows it fits the same trees without its own copy
+        Xt = np.ascontiguousarray(Xt, dtype=np.float32)
         stop = None
         if holdout_stopping and spec.params.get("early_stopping_rounds") and len(y) >= HOLDOUT_STOPPING_MIN_ROWS:
             fit_rows, stop_rows = _stopping_holdout(y, schema.task, seed)

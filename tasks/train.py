@@ -10,10 +10,11 @@ from prefect.cache_policies import NO_CACHE
 from synthloop.faults import inject
 from synthloop.models import ModelSpec, fit_model
 from synthloop.types import Schema, Trained, TrainingSet
-from synthloop.tasks.cache import STAGE_CACHE
+from synthloop.tasks.cache import RESULTS, STAGE_CACHE
 
 
-@task(name="train", task_run_name="train-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True)
+@task(name="train", task_run_name="train-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.DataFrame, y_val: np.ndarray,
                 iteration: int, threads: int, seed: int, init_model=None) -> Trained:
     """Fit the design on the training set, recording training and validation loss per round.

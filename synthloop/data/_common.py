@@ -63,8 +63,8 @@ def _labels(y: pd.Series) -> pd.Series:
     if kind == "integer":
         return y.astype("int64")
     text = _trimmed_text(y)
-    folded = text.str.casefold()
-    if text.nunique() > 2 and any(set(folded.dropna().unique()) == pair for pair in _BOOLEAN_PAIRS):
+    folded = text.str.casefold() if text.nunique() > 2 else None  # two spellings or fewer: nothing to fold
+    if folded is not None and any(set(folded.dropna().unique()) == pair for pair in _BOOLEAN_PAIRS):
         # 'Yes', 'yes' and 'YES' in a yes/no column are one class, spelled as most rows spell it
         text = folded.map(text.groupby(folded).agg(lambda v: v.value_counts().index[0]))
     return pd.Series(text.to_numpy(dtype=object), index=y.index, dtype=object)
@@ -142,8 +142,12 @@ def _is_numberlike(s: pd.Series) -> bool:
 def _trimmed_text(s: pd.Series) -> pd.Series:
     """Object strings with surrounding space removed; missing and blank values become NaN."""
     if isinstance(s.dtype, pd.StringDtype):
-        text = s.str.strip()  # vectorised for Arrow-backed strings
-        return text.where(text != "").astype(object).where(text.notna() & (text != ""), np.nan)
+        # Trimmed once per distinct value, and every row points at its value's one string object: a million rows
+        # of a yes/no column are not a million new Python strings (which would stay in the heap after use).
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        trimmed = pd.Series(uniques, dtype=s.dtype).str.strip().to_numpy(dtype=object, na_value=np.nan)
+        trimmed = np.append(np.where(trimmed == "", np.nan, trimmed).astype(object), np.nan)
+        return pd.Series(trimmed[codes], index=s.index, name=s.name, dtype=object)
     values = s.astype(object)
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         text = values.str.strip()

@@ -465,7 +465,9 @@ def _read_csv(
             with warnings.catch_warnings():
                 # With index_col=False pandas only warns when a row longer than the header loses data.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                return pd.read_csv(path, encoding=encoding, **options)
+                if path.stat().st_size <= _WHOLE_READ_BYTES:
+                    return pd.read_csv(path, encoding=encoding, **options)
+                return _read_csv_in_chunks(path, encoding, options)
         except UnicodeDecodeError:
             if encoding.startswith("utf-8"):
                 offset, byte = _first_bad_utf8(path, compressed)
@@ -487,6 +489,45 @@ def _read_csv(
             raise _error(name, _parser_message(str(exc), delimiter)) from None
         except (EOFError, zlib.error, gzip.BadGzipFile):
             raise _error(name, "is not a valid gzip file (truncated or corrupt)") from None
+
+
+#: Files up to this size are read in one piece. Larger ones are read in chunks of about _CHUNK_BYTES, so that
+#: the parser's tokens for the whole file (several times the frame) are never in memory at once.
+_WHOLE_READ_BYTES = 32 * 2**20
+_CHUNK_BYTES = 16 * 2**20
+
+
+def _read_csv_in_chunks(path: Path, encoding: str, options: dict[str, Any]) -> pd.DataFrame:
+    """The frame `pd.read_csv(path, **options)` reads in one piece, read in chunks of rows.
+
+    Each chunk infers its own dtypes. Where the chunks agree, the joined column is what one read gives. Where
+    they differ only between integer and float, one read gives float64, as joining does. Any other disagreement
+    (text in some chunks, booleans or missing values in others) is settled by reading that column in one piece.
+    """
+    with (gzip.open if path.name.lower().endswith(".gz") else open)(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    bytes_per_row = max(1.0, len(head) / max(1, head.count(b"\n")))
+    rows = max(1000, int(_CHUNK_BYTES / bytes_per_row))
+    with pd.read_csv(path, encoding=encoding, chunksize=rows, **options) as reader:
+        chunks = list(reader)
+    if len(chunks) <= 1:
+        return chunks[0] if chunks else pd.read_csv(path, encoding=encoding, **options)
+    columns = list(chunks[0].columns)
+    mixed = []
+    for i in range(len(columns)):
+        dtypes = {chunk.dtypes.iloc[i] for chunk in chunks}
+        if len(dtypes) > 1 and not all(pd.api.types.is_integer_dtype(t) or pd.api.types.is_float_dtype(t)
+                                       for t in dtypes):
+            mixed.append(i)
+    if not mixed:
+        return pd.concat(chunks, ignore_index=True)
+    keep = [i for i in range(len(columns)) if i not in mixed]
+    frame = pd.concat([chunk.iloc[:, keep] for chunk in chunks], ignore_index=True)
+    del chunks
+    whole = pd.read_csv(path, encoding=encoding, usecols=mixed, **options)
+    for i in mixed:
+        frame.insert(i, columns[i], whole[columns[i]])
+    return frame
 
 
 def _parser_message(detail: str, delimiter: str) -> str:

@@ -65,7 +65,7 @@ def prepare_frame(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[
         raise _error(src, f"target column {target!r} is empty (every value is missing)")
     if n_missing:
         notes.append(f"dropped {n_missing} of {len(df)} rows whose target {target!r} is missing")
-    rows = df.loc[~y_missing.to_numpy()]
+    rows = df.loc[~y_missing.to_numpy()] if n_missing else df  # not a copy of every row when none is dropped
 
     columns, converted_notes = _convert_features(rows, schema.kinds)
     notes += converted_notes
@@ -76,7 +76,7 @@ def prepare_frame(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, list[
         )
         if unseen:
             notes.append(f"target {target!r} holds classes not in the schema: {_listing(unseen)}")
-    out = pd.DataFrame(columns, index=rows.index)
+    out = pd.DataFrame(columns, index=rows.index, copy=False)  # the converted columns, not a second copy
     out.attrs["source"] = src
     return out, notes
 
