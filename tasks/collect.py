@@ -8,6 +8,7 @@ from prefect import task
 
 from synthloop.config import DataConfig, SyntheticConfig
 from synthloop.faults import inject
+from synthloop.memory import release_freed_memory
 from synthloop.splits import LabelPool, frame_digest, labelled_subset, split_frame
 from synthloop.types import Collected, Schema
 from synthloop.tasks.cache import COLLECT_CACHE, RESULTS, STAGE_CACHE, retry_unless_bad_input
@@ -61,6 +62,7 @@ def collect_data(cfg: DataConfig, seed: int):
         "test_rows": sealed.n_rows, "train_digest": frame_digest(labelled), "val_digest": frame_digest(val),
         "test_digest": sealed.digest, "dropped": schema.dropped,
     }
+    release_freed_memory()  # the loaded table, its parser's chunks and the prepared frame are gone
     return Collected(schema, labelled, val, pool, lineage, tuple(notes)), sealed
 
 

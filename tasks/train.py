@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from synthloop.faults import inject
+from synthloop.memory import release_freed_memory
 from synthloop.models import ModelSpec, fit_model
 from synthloop.types import Schema, Trained, TrainingSet
 from synthloop.tasks.cache import RESULTS, STAGE_CACHE
@@ -36,6 +37,7 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
     fitted = fit_model(spec, schema, data.X, data.y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
                        holdout_stopping=True,
                        init_model=init_model)
+    release_freed_memory()  # the transformed rows and xgboost's own buffers of the fit
     return Trained(spec, fitted.pipeline, fitted.curves, fitted.rounds, fitted.best_round, fitted.fit_seconds,
                    data.n_real, data.n_synthetic)
 

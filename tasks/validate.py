@@ -63,7 +63,9 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         diagnosis["label_audit"] = previous_audit
     elif audit is not None and audit.audit:
         from synthloop.labelling import label_audit
+        from synthloop.memory import release_freed_memory
 
+        release_freed_memory()  # the learning curve's fit, before the audit's folds
         diagnosis["label_audit"] = label_audit(schema, X_real, data.y[real], X_val, y_val,
                                                noise_threshold=audit.audit_noise_threshold, threads=threads,
                                                seed=seed, scorer=scorer)

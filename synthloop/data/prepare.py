@@ -115,6 +115,8 @@ def _convert_features(rows: pd.DataFrame, kinds: dict[Any, str]) -> tuple[dict[A
 
 
 def _to_numeric_column(s: pd.Series, col: Any) -> tuple[pd.Series, str | None]:
+    if s.dtype == np.float64:  # already what it must be: the same values, not a copy of them
+        return s.rename(col), None  # copy-on-write: shares the values until either side is written
     if pd.api.types.is_bool_dtype(s.dtype) or _is_numberlike(s):
         return pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index, name=col), None
     if pd.api.types.is_timedelta64_dtype(s.dtype):
