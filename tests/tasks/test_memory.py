@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from synthloop.tasks import cache
 
@@ -56,3 +57,23 @@ def test_xgboost_fitted_on_float32_rows_is_the_model_fitted_on_float64_rows(monk
     reference = xgb.XGBClassifier(**model.get_params()).fit(X.to_numpy(dtype=np.float64), y)
     assert model.get_booster().save_raw("json") == reference.get_booster().save_raw("json")
     np.testing.assert_array_equal(fitted.pipeline.predict_proba(X), reference.predict_proba(X.to_numpy()))
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+def test_the_columnwise_median_imputer_gives_simple_imputers_statistics_and_output():
+    from sklearn.impute import SimpleImputer
+
+    from synthloop.models import ColumnwiseMedianImputer
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(101, 5))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[:, 3] = np.nan  # every value missing
+    X[:, 4] = rng.integers(0, 3, 101)  # ties, no value missing
+    X[0, 1] = np.nan  # an even count of present values in column 1 (101 - k)
+    for keep_empty in (True, False):
+        for data in (X, X[:100], X.astype(np.float32)):
+            params = {"strategy": "median", "add_indicator": True, "keep_empty_features": keep_empty}
+            ours, ref = ColumnwiseMedianImputer(**params).fit(data), SimpleImputer(**params).fit(data)
+            np.testing.assert_array_equal(ours.statistics_, ref.statistics_)
+            np.testing.assert_array_equal(ours.transform(data), ref.transform(data))
