@@ -11,14 +11,31 @@ run on a 1,000-row table: the libraries, Prefect and MLflow) over the frame. Pri
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, make_table, prefect_server, save  # noqa: E402
-from overhead import run_synthloop  # noqa: E402
+from _common import SYNTHLOOP, machine, make_table, prefect_server, save, timed_rss  # noqa: E402
+
+
+def run_synthloop(data: Path, work: Path, api_url: str | None, threads: int) -> dict:
+    """One `synthloop run` with a fixed design (xgboost) and one iteration: wall time, its own peak RSS, its summary."""
+    home = work / ("p" if api_url else "prefect-embedded")
+    (work / "mlruns").mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"PREFECT_API_URL": api_url or "", "PREFECT_HOME": str(home),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlruns' / 'mlflow.db'}",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
+    out = timed_rss([SYNTHLOOP, "run", "--data", str(data), "--target", "y", "--model", "xgboost",
+                     "--max-iterations", "1", "--threads", str(threads), "--json"], env=env)
+    if out["returncode"] != 0:
+        raise RuntimeError(f"synthloop run failed: {out['stderr'][-2000:]}")
+    summary = json.loads(out["stdout"].strip().splitlines()[-1])
+    return {"wall_s": round(out["wall_s"], 3), "peak_rss_mb": round(out["peak_rss_mb"], 1),
+            "val": summary["iterations"][0]["val_metrics"].get("accuracy"), "test": summary.get("test_metrics")}
 
 
 def frame_mb(path: Path) -> float:
