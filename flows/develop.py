@@ -126,7 +126,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                         max_depth=cfg.model.max_depth, early_stopping_rounds=cfg.model.early_stopping_rounds,
                         extra=cfg.model.params)
     state = LoopState(labelled=collected.train, target=schema.target,
-                      origin=np.full(len(collected.train), "real", dtype=object), pool=collected.pool, spec=spec,
+                      origin=np.array(["real"], dtype=object).repeat(len(collected.train)), pool=collected.pool, spec=spec,
                       tried_families={family}, val=collected.val)
     ledger = Ledger(cfg.annotation.budget)
     state.book, state.label_dir = _label_book(cfg, collected, tracker, flow_run_id)

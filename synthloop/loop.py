@@ -69,7 +69,7 @@ class LoopState:
             X_syn, y_syn = self.synthetic
             X = pd.concat([X, X_syn], ignore_index=True)
             y = np.concatenate([y, encode_target(y_syn, schema)])
-            origin = np.concatenate([origin, np.full(len(X_syn), "synthetic", dtype=object)])
+            origin = np.concatenate([origin, np.array(["synthetic"], dtype=object).repeat(len(X_syn))])
         else:
             X = X.reset_index(drop=True)
         return TrainingSet(X, y, origin)

@@ -8,13 +8,15 @@ from prefect import task
 
 from synthloop.config import DataConfig, SyntheticConfig
 from synthloop.faults import inject
+from synthloop.memory import release_freed_memory
 from synthloop.splits import LabelPool, frame_digest, labelled_subset, split_frame
 from synthloop.types import Collected, Schema
-from synthloop.tasks.cache import COLLECT_CACHE, STAGE_CACHE, retry_unless_bad_input
+from synthloop.tasks.cache import COLLECT_CACHE, RESULTS, STAGE_CACHE, retry_unless_bad_input
 
 
 @task(name="collect", task_run_name="collect-real-data", retries=3, retry_delay_seconds=[1, 5, 15],
-      retry_condition_fn=retry_unless_bad_input, cache_policy=COLLECT_CACHE, persist_result=True)
+      retry_condition_fn=retry_unless_bad_input, cache_policy=COLLECT_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def collect_data(cfg: DataConfig, seed: int):
     """Load the source, check it, infer the schema and split train / validation / sealed test once.
 
@@ -38,11 +40,14 @@ def collect_data(cfg: DataConfig, seed: int):
     schema, notes = data.infer_schema(raw, target, task=cfg.task, column_types=cfg.column_types,
                                       drop=cfg.drop_columns)
     frame, prep_notes = data.prepare_frame(raw, schema)
+    del raw  # the prepared frame holds what is needed; the loaded table need not live through the split
     notes = list(notes) + list(prep_notes)
     if schema.task == "classification":
         data.check_frame(frame, target, source_name=source_name, task="classification")
     train, val, sealed = split_frame(frame, schema, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                                      seed=seed, source_name=source_name)
+    n_rows = len(frame)
+    del frame
     n_labelled = len(train)
     initial = cfg.initial_labelled
     if initial is None and cfg.strategy == "from_scratch":
@@ -52,16 +57,18 @@ def collect_data(cfg: DataConfig, seed: int):
         n_labelled = max(n_labelled, len(schema.classes or ()) * 2, 2)
     labelled, pool = labelled_subset(train, schema, n_labelled, seed)
     lineage = {
-        "source": source_name, "strategy": cfg.strategy, "rows": len(frame), "columns": len(schema.kinds), "task": schema.task,
+        "source": source_name, "strategy": cfg.strategy, "rows": n_rows, "columns": len(schema.kinds), "task": schema.task,
         "target": target, "train_rows": len(labelled), "pool_rows": len(pool), "val_rows": len(val),
         "test_rows": sealed.n_rows, "train_digest": frame_digest(labelled), "val_digest": frame_digest(val),
         "test_digest": sealed.digest, "dropped": schema.dropped,
     }
+    release_freed_memory()  # the loaded table, its parser's chunks and the prepared frame are gone
     return Collected(schema, labelled, val, pool, lineage, tuple(notes)), sealed
 
 
 @task(name="collect-pool", task_run_name="collect-pool-rows-it{iteration}", retries=3, retry_delay_seconds=[1, 5, 15],
-      retry_condition_fn=retry_unless_bad_input, cache_policy=STAGE_CACHE, persist_result=True)
+      retry_condition_fn=retry_unless_bad_input, cache_policy=STAGE_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: int, seed: int) -> pd.Index:
     """Choose which pool rows to buy labels for.
 
@@ -88,7 +95,8 @@ def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: i
     return pool.features.index[np.asarray(chosen, dtype=int)]
 
 
-@task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True)
+@task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, seed: int,
                     balance: bool = False):
     """Fit a generator to the real train rows and sample synthetic rows (labels exact and free).
