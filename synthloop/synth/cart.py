@@ -78,6 +78,10 @@ class CartSynthesizer(BaseEstimator):
         min_samples_leaf: Real rows per leaf at least (synthpop's ``minbucket``, default 5); larger leaves mix
             more rows per value drawn and copy less.
         max_depth: Depth limit of every tree; None grows them to ``min_samples_leaf``.
+        splitter: Split search of the feature columns' trees: "random" (one random threshold per feature and node,
+            as extremely randomized trees do; about five times faster at 50k rows, and as good for drawing values) or
+            "best".
+        target_splitter: The same for the target's tree, whose splits carry the relation a model learns ("best").
         smoothing: Add kernel noise to continuous (non-discrete) values drawn from a leaf.
         dcr_floor: Rows closer than this share of the median real-to-real closest distance to a real train row
             are redrawn; 0 rejects exact copies only.
@@ -104,6 +108,8 @@ class CartSynthesizer(BaseEstimator):
         *,
         min_samples_leaf: int = 5,
         max_depth: int | None = None,
+        splitter: str = "random",
+        target_splitter: str = "best",
         smoothing: bool = True,
         dcr_floor: float = DCR_FLOOR,
         random_state: Any = None,
@@ -111,6 +117,8 @@ class CartSynthesizer(BaseEstimator):
         self.kinds = kinds
         self.min_samples_leaf = min_samples_leaf
         self.max_depth = max_depth
+        self.splitter = splitter
+        self.target_splitter = target_splitter
         self.smoothing = smoothing
         self.dcr_floor = dcr_floor
         self.random_state = random_state
@@ -163,7 +171,8 @@ class CartSynthesizer(BaseEstimator):
                 leaves = np.zeros(n, dtype=np.int64)
                 tree = None
             else:
-                tree = self._tree(col, values, rng).fit(design[:, :j], self._response(col, values))
+                splitter = self.target_splitter if name is None else self.splitter
+                tree = self._tree(col, splitter, rng).fit(design[:, :j], self._response(col, values))
                 leaves = tree.apply(design[:, :j])
             steps.append(self._step(col, values, leaves, tree))
         self.order_ = order
@@ -177,9 +186,10 @@ class CartSynthesizer(BaseEstimator):
         self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor, self.random_state)
         return self
 
-    def _tree(self, col: _Column, values: np.ndarray, rng: np.random.Generator):
+    def _tree(self, col: _Column, splitter: str, rng: np.random.Generator):
         seed = int(rng.integers(np.iinfo(np.int32).max))
-        params = dict(min_samples_leaf=int(self.min_samples_leaf), max_depth=self.max_depth, random_state=seed)
+        params = dict(min_samples_leaf=int(self.min_samples_leaf), max_depth=self.max_depth, splitter=splitter,
+                      random_state=seed)
         if col.continuous:
             return DecisionTreeRegressor(**params)
         return DecisionTreeClassifier(**params)

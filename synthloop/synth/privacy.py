@@ -14,44 +14,78 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import BallTree, KDTree
+from scipy.spatial import cKDTree
 
 from synthloop.synth._codec import _continuous_values
 
 # A synthetic row must be at least this share of the typical real-to-real closest distance away from every real row.
 DCR_FLOOR = 0.2
-_FLOOR_ROWS = 2000
-# KD-trees prune well in few dimensions; one-hot categoricals soon make a ball tree the faster one.
-_KD_MAX_DIMS = 24
+_FLOOR_ROWS = 300
+# Rows checked against the floor first; all of them are checked only when one of these falls below it.
+_PROBE_ROWS = 4000
+# The guard's KD-tree works on this many leading principal directions: trees prune well in few dimensions.
+_PROJECTED_DIMS = 16
 
 
-def _privacy_matrix(frames: Sequence[pd.DataFrame], kinds: Mapping[Any, str]) -> list[np.ndarray]:
-    """Numeric and datetime columns standardized on the first frame; categoricals one-hot."""
-    ref = frames[0]
-    columns: list[list[np.ndarray]] = [[] for _ in frames]
-    for c, kind in kinds.items():
-        if kind in ("numeric", "datetime"):
-            values = [_continuous_values(f[c], kind) for f in frames]
-            obs = values[0][~np.isnan(values[0])]
-            mean = obs.mean() if obs.size else 0.0
-            std = obs.std() if obs.size and obs.std() > 0 else 1.0
-            flagged = bool(np.isnan(values[0]).any())
-            for out, v in zip(columns, values):
+class _Encoder:
+    """The privacy matrix and canonical row hashes of any frame, learned once from the real rows.
+
+    Numeric and datetime columns are standardized on the real rows (a missing value is 0 plus a missingness
+    indicator when the real column has any); categorical and boolean columns are one-hot over the real levels
+    plus one for missing. Row hashes use the real values' own codes, so they compare across frames.
+    """
+
+    def __init__(self, real: pd.DataFrame, kinds: Mapping[Any, str]):
+        self.kinds = dict(kinds)
+        self.stats: dict[Any, tuple] = {}
+        for c, kind in self.kinds.items():
+            if kind in ("numeric", "datetime"):
+                v = _continuous_values(real[c], kind)
+                obs = v[~np.isnan(v)]
+                mean = obs.mean() if obs.size else 0.0
+                std = obs.std() if obs.size and obs.std() > 0 else 1.0
+                self.stats[c] = (mean, std, bool(np.isnan(v).any()))
+            else:
+                self.stats[c] = (pd.Index(real[c].astype(object).dropna().unique()),)
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        out = []
+        for c, kind in self.kinds.items():
+            if kind in ("numeric", "datetime"):
+                mean, std, flagged = self.stats[c]
+                v = _continuous_values(frame[c], kind)
                 z = (v - mean) / std
-                out.append(np.where(np.isnan(z), 0.0, z))
+                out.append(np.where(np.isnan(z), 0.0, z)[:, None])
                 if flagged:
-                    out.append(np.isnan(v).astype(np.float64))
-        else:
-            categories = pd.Index(ref[c].astype(object).dropna().unique())
-            for out, f in zip(columns, frames):
-                codes = categories.get_indexer(f[c].astype(object))
-                missing = f[c].isna().to_numpy()
-                onehot = np.zeros((len(f), len(categories) + 1))
+                    out.append(np.isnan(v).astype(np.float64)[:, None])
+            else:
+                categories = self.stats[c][0]
+                codes = categories.get_indexer(frame[c].astype(object))
+                missing = frame[c].isna().to_numpy()
+                onehot = np.zeros((len(frame), len(categories) + 1))
                 known = codes >= 0
                 onehot[np.flatnonzero(known), codes[known]] = 1.0
                 onehot[missing, -1] = 1.0
                 out.append(onehot)
-    return [np.column_stack(cols) for cols in columns]
+        return np.hstack(out) if out else np.zeros((len(frame), 0))
+
+    def hashes(self, frame: pd.DataFrame) -> np.ndarray:
+        columns = {}
+        for i, (c, kind) in enumerate(self.kinds.items()):
+            if kind in ("numeric", "boolean", "datetime"):
+                v = _continuous_values(frame[c], "datetime" if kind == "datetime" else "numeric")
+                columns[f"c{i}"] = np.where(np.isnan(v), np.inf, v)  # one canonical missing value
+            else:
+                codes = self.stats[c][0].get_indexer(frame[c].astype(object))
+                codes[frame[c].isna().to_numpy()] = -2
+                columns[f"c{i}"] = codes
+        return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
+
+
+def _privacy_matrix(frames: Sequence[pd.DataFrame], kinds: Mapping[Any, str]) -> list[np.ndarray]:
+    """Numeric and datetime columns standardized on the first frame; categoricals one-hot."""
+    encoder = _Encoder(frames[0], kinds)
+    return [encoder.matrix(f) for f in frames]
 
 
 def _row_hashes(frames: Sequence[pd.DataFrame], kinds: Mapping[Any, str]) -> list[np.ndarray]:
@@ -69,17 +103,39 @@ def _row_hashes(frames: Sequence[pd.DataFrame], kinds: Mapping[Any, str]) -> lis
     return np.split(hashes, np.cumsum(sizes)[:-1])
 
 
-def _tree(matrix: np.ndarray):
-    return KDTree(matrix) if matrix.shape[1] <= _KD_MAX_DIMS else BallTree(matrix)
+def _nearest(reference: np.ndarray, queries: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest reference rows of each query row, by brute force in BLAS-sized chunks.
+
+    Trees lose to brute force beyond a dozen dimensions (one-hot columns soon get there), and a matrix product
+    per chunk is what one core does fastest.
+    """
+    ref_sq = np.einsum("ij,ij->i", reference, reference)
+    chunk = max(1, 4_000_000 // max(1, reference.shape[0]))  # about 32 MB of distances at a time
+    dist = np.empty((len(queries), k))
+    idx = np.empty((len(queries), k), dtype=np.int64)
+    for lo in range(0, len(queries), chunk):
+        q = queries[lo:lo + chunk]
+        d2 = ref_sq[None, :] - 2.0 * (q @ reference.T) + np.einsum("ij,ij->i", q, q)[:, None]
+        if k == 1:
+            part = np.argmin(d2, axis=1)[:, None]
+        elif reference.shape[0] > k:
+            part = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        else:
+            part = np.argsort(d2, axis=1)[:, :k]
+        part_d = np.take_along_axis(d2, part, axis=1)
+        order = np.argsort(part_d, axis=1)
+        idx[lo:lo + chunk] = np.take_along_axis(part, order, axis=1)
+        dist[lo:lo + chunk] = np.sqrt(np.clip(np.take_along_axis(part_d, order, axis=1), 0.0, None))
+    return dist, idx
 
 
-def real_dcr(tree, matrix: np.ndarray, rng: np.random.Generator, rows: int = _FLOOR_ROWS) -> np.ndarray:
-    """Distance from (a sample of) real rows to their closest other real row, on the tree built on ``matrix``."""
+def real_dcr(matrix: np.ndarray, rng: np.random.Generator, rows: int = _FLOOR_ROWS) -> np.ndarray:
+    """Distance from (a sample of) real rows to their closest *other* real row."""
     n = matrix.shape[0]
     if n < 2:
         return np.zeros(0)
     pick = np.arange(n) if n <= rows else rng.choice(n, size=rows, replace=False)
-    dist, idx = tree.query(matrix[pick], k=2)
+    dist, idx = _nearest(matrix, matrix[pick], k=2)
     # The closest point is the row itself unless an exact duplicate happens to come first.
     self_first = idx[:, 0] == pick
     return np.where(self_first, dist[:, 1], dist[:, 0])
@@ -87,6 +143,14 @@ def real_dcr(tree, matrix: np.ndarray, rng: np.random.Generator, rows: int = _FL
 
 class RowGuard:
     """Rejects synthetic rows that copy a real train row or sit closer to one than the DCR floor.
+
+    Exact copies are looked for among all rows (canonical row hashes). The floor is checked on a random
+    ``_PROBE_ROWS`` of the rows first, and on all of them as soon as one of those falls below it: a generator
+    that does not crowd real rows (a copula on continuous columns) pays only for the probe, one that does
+    (SMOTE, CART on few columns) gets every row checked. Distances are searched with a KD-tree on the real rows
+    projected on their leading principal directions (at most ``_PROJECTED_DIMS``); a projection only shrinks
+    distances, so a row with no real row within the floor there has none in full, and the few that have one are
+    checked in full.
 
     Args:
         real: The real train features the generator was fitted on.
@@ -101,22 +165,46 @@ class RowGuard:
         self.floor_share = float(floor)
         self.distance = 0.0
         self._tree = None
+        self._encoder = _Encoder(self.real, self.kinds)
+        self._real_hashes = np.unique(self._encoder.hashes(self.real))
         if self.floor_share > 0 and len(self.real) > 1:
-            matrix = _privacy_matrix([self.real], self.kinds)[0]
-            self._tree = _tree(matrix)
+            matrix = self._encoder.matrix(self.real)
             seed = random_state if isinstance(random_state, (int, np.integer)) else 0
-            self.distance = self.floor_share * float(np.median(real_dcr(self._tree, matrix, np.random.default_rng(seed))))
+            self.distance = self.floor_share * float(np.median(real_dcr(matrix, np.random.default_rng(seed))))
+            self._matrix = matrix
+            self._mean = matrix.mean(axis=0)
+            centred = matrix - self._mean
+            _, _, vt = np.linalg.svd(centred[: min(len(centred), 20_000)], full_matrices=False)
+            self._basis = vt[:_PROJECTED_DIMS].T
+            self._tree = cKDTree(centred @ self._basis)
+            self._exact = self._basis.shape[1] == matrix.shape[1]  # a rotation: projected distances are the distances
 
     def accept(self, synth: pd.DataFrame) -> np.ndarray:
         """Boolean mask of the synthetic rows that are neither exact copies nor closer than the floor."""
         synth = synth[list(self.kinds)].reset_index(drop=True)
-        real_hashes, synth_hashes = _row_hashes([self.real, synth], self.kinds)
-        ok = ~np.isin(synth_hashes, real_hashes)
+        ok = ~np.isin(self._encoder.hashes(synth), self._real_hashes, assume_unique=False)
         if self._tree is not None and self.distance > 0 and ok.any():
-            matrix = _privacy_matrix([self.real, synth.loc[ok]], self.kinds)[1]
-            near = self._tree.query_radius(matrix, r=self.distance, count_only=True) > 0
-            ok[np.flatnonzero(ok)[near]] = False
+            rows = np.flatnonzero(ok)
+            if rows.size > _PROBE_ROWS:
+                probe = np.random.default_rng(rows.size).choice(rows, size=_PROBE_ROWS, replace=False)
+                if not self._near(synth.loc[probe]).any():
+                    return ok
+            ok[rows[self._near(synth.loc[rows])]] = False
         return ok
+
+    def _near(self, synth: pd.DataFrame) -> np.ndarray:
+        """Which rows lie closer than the floor to some real row."""
+        matrix = self._encoder.matrix(synth)
+        projected = (matrix - self._mean) @ self._basis
+        found, _ = self._tree.query(projected, k=1, distance_upper_bound=self.distance)
+        near = np.isfinite(found)
+        if self._exact:
+            return near
+        for i in np.flatnonzero(near):
+            close = self._tree.query_ball_point(projected[i], r=self.distance)
+            diff = self._matrix[close] - matrix[i]
+            near[i] = bool(len(close)) and np.einsum("ij,ij->i", diff, diff).min() < self.distance ** 2
+        return near
 
 
 def guard_rows(

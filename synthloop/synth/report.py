@@ -12,7 +12,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import r2_score
 
 from synthloop.synth._codec import TaskName, _check_kinds, _check_task, _continuous_values, _datetime_ns
-from synthloop.synth.privacy import DCR_FLOOR, _privacy_matrix, _row_hashes, _tree, real_dcr
+from synthloop.synth.privacy import DCR_FLOOR, _nearest, _privacy_matrix, _row_hashes, real_dcr
 
 _MAX_PAIRS = 500
 _MAX_PRIVACY_ROWS = 5000
@@ -144,19 +144,18 @@ def _privacy(
     # Every real row is a candidate closest record; the rows whose distance is measured are sampled.
     frames = [frames[0]] + [f.iloc[_subsample(len(f), _MAX_PRIVACY_ROWS, rng)] for f in frames[1:]]
     matrices = _privacy_matrix(frames, kinds)
-    tree = _tree(matrices[0])
-    synth_dcr = tree.query(matrices[1], k=1)[0][:, 0] if len(matrices[1]) else np.zeros(0)
+    synth_dcr = _nearest(matrices[0], matrices[1])[0][:, 0] if len(matrices[1]) else np.zeros(0)
     synth_median = float(np.median(synth_dcr)) if synth_dcr.size else float("nan")
     out["privacy_dcr_synth_median"] = synth_median
     out["privacy_dcr_synth_p05"] = float(np.quantile(synth_dcr, 0.05)) if synth_dcr.size else float("nan")
-    reference = real_dcr(tree, matrices[0], rng)
+    reference = real_dcr(matrices[0], rng)
     if reference.size:
         floor = DCR_FLOOR * float(np.median(reference))
         out["privacy_dcr_real_median"] = float(np.median(reference))
         out["privacy_dcr_floor"] = floor
         out["privacy_below_floor"] = float(np.mean(synth_dcr < floor)) if synth_dcr.size and floor > 0 else 0.0
     if holdout is not None:
-        holdout_median = float(np.median(tree.query(matrices[2], k=1)[0][:, 0]))
+        holdout_median = float(np.median(_nearest(matrices[0], matrices[2])[0][:, 0]))
         out["privacy_dcr_holdout_median"] = holdout_median
         if holdout_median > 0:
             out["privacy_dcr_ratio"] = synth_median / holdout_median
