@@ -82,7 +82,8 @@ class CartSynthesizer(BaseEstimator):
             as extremely randomized trees do; about five times faster at 50k rows, and as good for drawing values) or
             "best".
         target_splitter: The same for the target's tree, whose splits carry the relation a model learns ("best").
-        smoothing: Add kernel noise to continuous (non-discrete) values drawn from a leaf.
+        smoothing: Add kernel noise to continuous (non-discrete) feature values drawn from a leaf (a regression
+            target keeps its real leaf values).
         dcr_floor: Rows closer than this share of the median real-to-real closest distance to a real train row
             are redrawn; 0 rejects exact copies only.
         random_state: Seed or ``np.random.Generator``.
@@ -174,7 +175,7 @@ class CartSynthesizer(BaseEstimator):
                 splitter = self.target_splitter if name is None else self.splitter
                 tree = self._tree(col, splitter, rng).fit(design[:, :j], self._response(col, values))
                 leaves = tree.apply(design[:, :j])
-            steps.append(self._step(col, values, leaves, tree))
+            steps.append(self._step(name, col, values, leaves, tree))
         self.order_ = order
         self.steps_ = steps
         self.codecs_ = codecs
@@ -183,7 +184,7 @@ class CartSynthesizer(BaseEstimator):
         self.n_features_in_ = len(names)
         self.task_ = task
         self.rng_ = rng
-        self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor, self.random_state)
+        self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor)
         return self
 
     def _tree(self, col: _Column, splitter: str, rng: np.random.Generator):
@@ -209,7 +210,7 @@ class CartSynthesizer(BaseEstimator):
             return z
         return np.column_stack([np.where(missing, 0.0, z), missing.astype(np.float64)])
 
-    def _step(self, col: _Column, values: np.ndarray, leaves: np.ndarray, tree) -> _Step:
+    def _step(self, name: Any, col: _Column, values: np.ndarray, leaves: np.ndarray, tree) -> _Step:
         n_leaves = int(leaves.max()) + 1
         order = np.argsort(leaves, kind="stable")
         count = np.bincount(leaves, minlength=n_leaves)
@@ -220,7 +221,9 @@ class CartSynthesizer(BaseEstimator):
             obs = values[~np.isnan(values)]
             if obs.size:
                 low, high = float(obs.min()), float(obs.max())
-            if self.smoothing and not col.discrete and obs.size:
+            # The target is not smoothed: its exact leaf values carry the relation a model learns, and a row's
+            # distance to real rows is measured on the features.
+            if self.smoothing and not col.discrete and obs.size and name is not None:
                 bandwidth = _bandwidth(values, leaves, n_leaves)
         return _Step(tree, values[order], start, count, bandwidth, low, high)
 

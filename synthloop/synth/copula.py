@@ -312,7 +312,7 @@ class GaussianCopula(BaseEstimator):
             self.components_[None] = _fit_component(columns, arrays, None, self.shrinkage, rng, target_index)
         self.codecs_ = columns[: len(names)]
         self.rng_ = rng
-        self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor, self.random_state)
+        self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor)
         return self
 
     def sample(

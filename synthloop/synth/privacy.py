@@ -129,12 +129,15 @@ def _nearest(reference: np.ndarray, queries: np.ndarray, k: int = 1) -> tuple[np
     return dist, idx
 
 
-def real_dcr(matrix: np.ndarray, rng: np.random.Generator, rows: int = _FLOOR_ROWS) -> np.ndarray:
-    """Distance from (a sample of) real rows to their closest *other* real row."""
+def real_dcr(matrix: np.ndarray, rows: int = _FLOOR_ROWS) -> np.ndarray:
+    """Distance from (a fixed sample of) real rows to their closest *other* real row.
+
+    The sample is seeded by nothing but the row count, so the guard and the report set the same floor.
+    """
     n = matrix.shape[0]
     if n < 2:
         return np.zeros(0)
-    pick = np.arange(n) if n <= rows else rng.choice(n, size=rows, replace=False)
+    pick = np.arange(n) if n <= rows else np.sort(np.random.default_rng(n).choice(n, size=rows, replace=False))
     dist, idx = _nearest(matrix, matrix[pick], k=2)
     # The closest point is the row itself unless an exact duplicate happens to come first.
     self_first = idx[:, 0] == pick
@@ -156,10 +159,9 @@ class RowGuard:
         real: The real train features the generator was fitted on.
         kinds: Feature column name -> kind.
         floor: The floor as a share of the median real-to-real closest distance; 0 rejects exact copies only.
-        random_state: Seed for the sample of real rows that sets the floor.
     """
 
-    def __init__(self, real: pd.DataFrame, kinds: Mapping[Any, str], floor: float = DCR_FLOOR, random_state: Any = 0):
+    def __init__(self, real: pd.DataFrame, kinds: Mapping[Any, str], floor: float = DCR_FLOOR):
         self.kinds = dict(kinds)
         self.real = real[list(kinds)].reset_index(drop=True)
         self.floor_share = float(floor)
@@ -169,8 +171,7 @@ class RowGuard:
         self._real_hashes = np.unique(self._encoder.hashes(self.real))
         if self.floor_share > 0 and len(self.real) > 1:
             matrix = self._encoder.matrix(self.real)
-            seed = random_state if isinstance(random_state, (int, np.integer)) else 0
-            self.distance = self.floor_share * float(np.median(real_dcr(matrix, np.random.default_rng(seed))))
+            self.distance = self.floor_share * float(np.median(real_dcr(matrix)))
             self._matrix = matrix
             self._mean = matrix.mean(axis=0)
             centred = matrix - self._mean

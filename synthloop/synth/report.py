@@ -148,7 +148,7 @@ def _privacy(
     synth_median = float(np.median(synth_dcr)) if synth_dcr.size else float("nan")
     out["privacy_dcr_synth_median"] = synth_median
     out["privacy_dcr_synth_p05"] = float(np.quantile(synth_dcr, 0.05)) if synth_dcr.size else float("nan")
-    reference = real_dcr(matrices[0], rng)
+    reference = real_dcr(matrices[0])
     if reference.size:
         floor = DCR_FLOOR * float(np.median(reference))
         out["privacy_dcr_real_median"] = float(np.median(reference))

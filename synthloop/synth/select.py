@@ -13,7 +13,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from synthloop.synth._codec import TaskName, _check_task
 from synthloop.synth.factory import GENERATORS, make_generator
-from synthloop.synth.report import _default_model, _model_matrix
+from synthloop.synth.report import _model_matrix
 
 # Augmented scores closer than this count as a tie, which the train-on-synthetic score breaks.
 _TIE = 0.002
@@ -25,10 +25,23 @@ def _score(task: str, y_true: np.ndarray, pred: np.ndarray) -> float:
     return float(r2_score(y_true, pred))
 
 
+def _default_factory(task: str, random_state: int) -> Callable[[], Any]:
+    """xgboost, the loop's first model, small: 100 rounds of depth 6 at learning rate 0.1, one thread."""
+    from xgboost import XGBClassifier, XGBRegressor
+
+    cls = XGBClassifier if task == "classification" else XGBRegressor
+    return lambda: cls(n_estimators=100, learning_rate=0.1, max_depth=6, n_jobs=1, tree_method="hist",
+                       random_state=random_state)
+
+
 def _fit_predict(factory, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray, task: str) -> np.ndarray:
-    if task == "classification" and pd.unique(y).size < 2:
-        return np.full(len(X_eval), y[0], dtype=object)
-    return factory().fit(X, y).predict(X_eval)
+    if task != "classification":
+        return factory().fit(X, y.astype(np.float64)).predict(X_eval)
+    labels, codes = np.unique(np.asarray(y, dtype=object).astype(str), return_inverse=True)
+    originals = pd.Series(np.asarray(y, dtype=object)).groupby(codes).first().to_numpy()
+    if labels.size < 2:
+        return np.full(len(X_eval), originals[0], dtype=object)
+    return originals[factory().fit(X, codes).predict(X_eval).astype(np.int64)]
 
 
 def select_generator(
@@ -40,15 +53,14 @@ def select_generator(
     candidates: Sequence[str] = GENERATORS,
     ratio: float = 1.0,
     folds: int = 3,
-    max_rows: int = 3000,
+    max_rows: int = 2000,
     model_factory: Callable[[], Any] | None = None,
     random_state: int = 0,
 ) -> tuple[str, dict[str, float]]:
     """Pick the generator whose rows help a model most, by K-fold cross-validation on the real train rows.
 
     In each fold every candidate is fitted to the other folds' real rows and samples ``ratio`` synthetic rows
-    per real row; a model (HistGradientBoosting, as in :func:`quality_report`) is trained on the real rows
-    alone, on the synthetic rows alone and on both, and scored on the held-out fold (accuracy, or R^2 for
+    per real row; a model (a small xgboost, the loop's first model family) is trained on the real rows alone, on the synthetic rows alone and on both, and scored on the held-out fold (accuracy, or R^2 for
     regression). The choice is the best mean score of real + synthetic (what the loop would train on); scores
     within 0.002 of the best are tied and the best train-on-synthetic score among them wins. Validation and
     test rows are never touched: the loop still keeps the chosen rows only if validation improves.
@@ -62,7 +74,8 @@ def select_generator(
         ratio: Synthetic rows per real row, as the loop will add them.
         folds: Cross-validation folds.
         max_rows: Train rows used at most (a random subset beyond), to keep the choice cheap.
-        model_factory: Zero-argument callable returning an unfitted estimator; default as in quality_report.
+        model_factory: Zero-argument callable returning an unfitted estimator (fitted on class codes for
+            classification); default xgboost with 100 rounds, one thread.
         random_state: Seed of the folds, the generators and the model.
 
     Returns:
@@ -85,7 +98,7 @@ def select_generator(
     folds = int(max(2, min(folds, len(X) // 4)))
     if len(candidates) == 1 or len(X) < 8:
         return candidates[0], {"cv_folds": 0.0, "cv_rows": float(len(X))}
-    factory = model_factory or (lambda: _default_model(task, random_state))
+    factory = model_factory or _default_factory(task, random_state)
     labels = y.to_numpy()
     if task == "classification" and y.value_counts().min() >= folds:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, labels)

@@ -121,7 +121,7 @@ class SmoteSampler(BaseEstimator):
         self.target_codec_ = target
         self.encoded_target_ = y_enc
         self.rng_ = _rng(self.random_state)
-        self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor, self.random_state)
+        self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor)
         return self
 
     @staticmethod
