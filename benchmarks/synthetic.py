@@ -19,7 +19,7 @@ SDV is BUSL-licensed, so it runs in its own venv (``--sdv-python``, default ``/w
 ``benchmarks/_sdv_copula.py``) as a separate process; its rows are read back and scored here like the others.
 Run from the project root::
 
-    python benchmarks/synthetic.py [--part speed|real|all] [--datasets wage,taxi] [--rows 100000] [--repeats 3]
+    python benchmarks/synthetic.py [--part speed|real|all|table] [--datasets wage,taxi] [--rows 100000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -345,6 +345,31 @@ def real_data(names: list[str] | None, sdv_python: str | None) -> dict:
             "threads": 1, "datasets": results}
 
 
+def markdown_table(real: dict) -> str:
+    """The real-data figures as one Markdown table, a row per data set and generator."""
+    head = ("| data set (metric) | generator | train on synthetic (vs real) | real + synthetic | 10 % + 9× synthetic "
+            "(10 % alone) | column shapes | pair trends | DCR ratio | exact copies | below floor | discrete values "
+            "outside support | fit + sample s |")
+    lines = [head, "|" + "---|" * 12]
+    for e in real["datasets"]:
+        m = e["metric"]
+        fmt = (lambda v: f"{v:.3f}") if m == "accuracy" else (lambda v: f"{v:,.4g}")
+        for i, g in enumerate(e["generators"]):
+            label = f"{e['dataset']} ({m}; real {fmt(e['train_on_real'])}, auto → {e['auto_choice']})" if i == 0 else ""
+            rel = f"{g['tstr_vs_real']:+.3f}" if m == "accuracy" else f"×{g['tstr_vs_real']:.2f}"
+            scarce_wins = (g["scarce_augmented"] > e["scarce_alone"]) if m == "accuracy" else (
+                g["scarce_augmented"] < e["scarce_alone"])
+            pairs = "–" if g["fidelity_column_pairs"] is None else f"{g['fidelity_column_pairs']:.3f}"
+            name = "SDV GaussianCopula" if g["generator"].startswith("sdv") else g["generator"]
+            lines.append(
+                f"| {label} | {name} | {fmt(g['tstr'])} ({rel}) | {fmt(g['augmented'])} | "
+                f"{fmt(g['scarce_augmented'])}{' ✓' if scarce_wins else ''} ({fmt(e['scarce_alone'])}) | "
+                f"{g['fidelity_column_shapes']:.3f} | {pairs} | {g['privacy_dcr_ratio']:.2f} | "
+                f"{int(g['privacy_exact_copies'])} | {g['privacy_below_floor']:.3f} | {g['support_outside_share']:.3f} | "
+                f"{g['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
 def _print_entry(entry: dict) -> None:
     m = entry["metric"]
     print(f"{entry['dataset']} ({entry['task']}, {entry['train_rows']} train rows, {m}): real {entry['train_on_real']:.4g}, "
@@ -363,12 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--columns", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--part", choices=("speed", "real", "all"), default="all")
+    parser.add_argument("--part", choices=("speed", "real", "all", "table"), default="all",
+                        help="table: print the Markdown table of the saved real-data results")
     parser.add_argument("--datasets", default=None, help="comma-separated names from datasets.json (default: all)")
     parser.add_argument("--sdv-python", default="/work/sdvvenv/bin/python",
                         help="python of a venv with SDV installed; '' skips SDV")
     args = parser.parse_args(argv)
 
+    if args.part == "table":
+        print(markdown_table(json.loads(REAL_RESULTS.read_text())))
+        return 0
     if args.part in ("real", "all"):
         sdv_python = args.sdv_python if args.sdv_python and Path(args.sdv_python).exists() else None
         if args.sdv_python and sdv_python is None:
@@ -382,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         REAL_RESULTS.parent.mkdir(parents=True, exist_ok=True)
         REAL_RESULTS.write_text(json.dumps(real, indent=2, default=float) + "\n")
         print(f"  wrote {REAL_RESULTS}")
+        print(markdown_table(real))
         if args.part == "real":
             return 0
 
