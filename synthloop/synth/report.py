@@ -115,6 +115,9 @@ def _utility(
     augmented = (np.vstack([real[0], synth[0]]), np.concatenate([real[1], synth[1]]))
     out = {}
     for key, (Xt, yt) in (("real", real), ("synthetic", synth), ("augmented", augmented)):
+        if len(yt) == 0:  # the guard may leave no synthetic row on a table with no room for new ones
+            out[f"utility_{key}"] = float("nan")
+            continue
         usable = ~np.all(np.isnan(Xt), axis=0)  # an all-missing column has nothing to learn from
         if task == "classification" and (pd.unique(yt).size < 2 or not usable.any()):
             pred = np.full(len(val[1]), pd.Series(yt).mode().iloc[0], dtype=object)

@@ -427,8 +427,10 @@ def test_a_table_with_no_room_for_new_rows_gets_fewer_rows_not_copies():
     y = pd.Series(np.tile([0, 1], 200))
     kinds = {"a": "boolean", "b": "categorical"}
     for name in GENERATORS:
-        Xs, _ = make_generator(name, kinds, random_state=0).fit(X, y).sample(100)
-        assert len(Xs) == 0, name  # every combination of a and b is a real row
+        Xs, ys = make_generator(name, kinds, random_state=0).fit(X, y).sample(100)
+        assert len(Xs) == 0 and len(ys) == 0, name  # every combination of a and b is a real row
+    report = quality_report(X, y, Xs, ys, kinds, "classification", val_X=X, val_y=y)
+    assert np.isnan(report["utility_synthetic"]) and report["privacy_exact_copies"] == 0
 
 
 # ---- sequential CART -------------------------------------------------------------------------
