@@ -78,10 +78,12 @@ class CartSynthesizer(BaseEstimator):
     synthetic feature rows, by weighted sampling with the weights a gradient-boosted classifier gives that
     class, so rows of class c follow p(x | c) and the class shares (observed, or rebalanced by
     ``class_weights``) come out exact. With ``target_model="leaf"`` (synthpop's CART) a regression target is a
-    real value of its leaf, and the class label comes first and every feature's tree splits on it too. Each tree is a scikit-learn
-    decision tree grown to ``min_samples_leaf`` rows per leaf on the encoded earlier columns (categoricals as
-    codes, missing values as NaN, which scikit-learn's trees split on). Continuous columns with missing values are
-    fitted as two outputs, value and missingness, so missing values stay where they belong.
+    real value of its leaf, and the class label comes first and every feature's tree splits on it too.
+
+    Each tree is a scikit-learn decision tree grown to ``min_samples_leaf`` rows per leaf on the encoded earlier
+    columns (categoricals as codes, missing values as NaN, which scikit-learn's trees split on). Continuous
+    columns with missing values are fitted as two outputs, value and missingness, so missing values stay where
+    they belong.
 
     Args:
         kinds: Feature column name -> "numeric", "categorical", "boolean" or "datetime".

@@ -60,8 +60,8 @@ def select_generator(
     """Pick the generator whose rows help a model most, by K-fold cross-validation on the real train rows.
 
     In each fold every candidate is fitted to the other folds' real rows and samples ``ratio`` synthetic rows
-    per real row; a model (a small xgboost, the loop's first model family) is trained on the real rows alone, on the synthetic rows alone and on both, and scored on the held-out fold (accuracy, or R^2 for
-    regression). The choice is the best mean score of real + synthetic (what the loop would train on); scores
+    per real row; a model (a small xgboost, the loop's first model family) is trained on the real rows alone,
+    on the synthetic rows alone and on both, and scored on the held-out fold (accuracy, or R^2 for regression). The choice is the best mean score of real + synthetic (what the loop would train on); scores
     within 0.002 of the best are tied and the best train-on-synthetic score among them wins. Validation and
     test rows are never touched: the loop still keeps the chosen rows only if validation improves.
 

@@ -39,9 +39,9 @@ class SmoteSampler(BaseEstimator):
     (regression) on standardized numeric and datetime columns plus one-hot categorical and
     boolean columns, scaled so that one mismatch counts like one standard deviation. Numeric and
     datetime values are interpolated with one random weight per row; categorical, boolean and discrete numeric
-    values (few distinct values, see the codec) are taken from either parent, the neighbour with probability equal to that weight. Where one
-    parent is missing the value, the chosen parent's value (possibly missing) is kept. For
-    regression the target is interpolated with the same weight.
+    values (few distinct values, see the codec) are taken from either parent, the neighbour with probability
+    equal to that weight. Where one parent is missing the value, the chosen parent's value (possibly missing) is
+    kept. For regression the target is interpolated with the same weight.
 
     Args:
         kinds: Feature column name -> "numeric", "categorical", "boolean" or "datetime".
