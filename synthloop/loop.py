@@ -31,6 +31,7 @@ class LoopState:
     spec: Any
     synthetic: tuple[pd.DataFrame, pd.Series] | None = None
     synthetic_report: dict[str, float] | None = None
+    synthetic_choice: tuple[str, dict[str, float]] | None = None  # the generator used and the evidence of its choice
     pretrained: Any = None
     pretrained_family: str | None = None
     val: pd.DataFrame | None = None

@@ -95,10 +95,37 @@ def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: i
     return pool.features.index[np.asarray(chosen, dtype=int)]
 
 
+@task(name="choose-generator", task_run_name="choose-generator-it{iteration}", cache_policy=STAGE_CACHE,
+      persist_result=True, result_serializer=RESULTS)
+def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, threads: int,
+                     seed: int) -> tuple[str, dict[str, float]]:
+    """The generator to use: the configured one, or for "auto" the one with the best utility on train.
+
+    Args:
+        train: Real labelled train rows (features + target); validation is never used for the choice.
+        schema: Column kinds and task.
+        cfg: The synthetic section (`generator`, `ratio`).
+        iteration: Loop iteration.
+        threads: Threads the utility models may use.
+        seed: Base seed.
+    Returns:
+        The generator's name and the evidence of the choice (cross-validated scores; empty when configured).
+    """
+    if cfg.generator != "auto":
+        return cfg.generator, {}
+    from threadpoolctl import threadpool_limits
+
+    from synthloop.synth import select_generator
+
+    with threadpool_limits(threads):
+        return select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
+                                ratio=cfg.ratio, random_state=seed + iteration)
+
+
 @task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,
       result_serializer=RESULTS)
 def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, seed: int,
-                    balance: bool = False):
+                    balance: bool = False, generator: str | None = None):
     """Fit a generator to the real train rows and sample synthetic rows (labels exact and free).
 
     Args:
@@ -108,12 +135,15 @@ def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, i
         iteration: Loop iteration.
         seed: Base seed.
         balance: Sample classes in equal shares (to lift a class the model misses), not in observed shares.
+        generator: The generator to fit (what `choose_generator` returned); None takes `cfg.generator`, and
+            "auto" there falls back to "cart".
     Returns:
         Synthetic features and their target as a Series.
     """
     from synthloop.synth import make_generator
 
-    gen = make_generator(cfg.generator, schema.kinds, random_state=seed + iteration)
+    name = generator or cfg.generator
+    gen = make_generator("cart" if name == "auto" else name, schema.kinds, random_state=seed + iteration)
     gen.fit(train[schema.features], train[schema.target], task=schema.task)
     n = max(1, int(round(cfg.ratio * len(train))))
     weights = "balanced" if balance and schema.task == "classification" else None
@@ -163,11 +193,15 @@ def collect_pretrain_data(cfg: DataConfig, synthetic: SyntheticConfig, train: pd
     """
     from synthloop import data
     from synthloop.errors import ConfigError, DataError
-    from synthloop.synth import make_generator
+    from synthloop.synth import make_generator, select_generator
 
     source = cfg.pretrain_source or "synthetic"
     if source == "synthetic":
-        gen = make_generator(synthetic.generator, schema.kinds, random_state=seed)
+        name = synthetic.generator
+        if name == "auto":
+            name, _ = select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
+                                       random_state=seed)
+        gen = make_generator(name, schema.kinds, random_state=seed)
         gen.fit(train[schema.features], train[schema.target], task=schema.task)
         X, y = gen.sample(cfg.pretrain_rows, random_state=seed)
         return X[schema.features], pd.Series(np.asarray(y), name=schema.target)
