@@ -1,0 +1,144 @@
+"""The whole loop on a real 2-worker Dask LocalCluster (process workers × 1 thread), through real Prefect and MLflow.
+
+The data is a multi-file Parquet dataset in a temporary folder; the driver reads only a sample of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FILES, ROWS = 4, 2500
+
+
+def _write(folder: Path, *, bad_file: int | None = None, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(FILES):
+        X = rng.normal(size=(ROWS, 5))
+        df = pd.DataFrame(X, columns=[f"x{j}" for j in range(5)])
+        df["color"] = rng.choice(["red", "green", "blue"], ROWS)
+        signal = X[:, 0] + 0.7 * X[:, 1] - 0.5 * X[:, 2] ** 2 + (df.color == "red") + rng.normal(scale=0.6, size=ROWS)
+        df["churned"] = np.where(signal > 0.0, "yes", "no")
+        if bad_file == i:
+            df["x3"] = df["x3"].round(3).astype(str)
+            df.loc[1234, "x3"] = "twelve"
+        df.to_parquet(folder / f"part-{i}.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return _write(tmp_path_factory.mktemp("cluster") / "churn")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import Client, LocalCluster
+
+    from synthloop.parallel import local_cluster_kwargs
+
+    with LocalCluster(**local_cluster_kwargs(2)) as cl, Client(cl, set_as_default=False) as client:
+        yield cl, client
+
+
+def _config(source: Path, address: str, **extra):
+    from synthloop.config import Config
+
+    overrides = {"data.source": str(source), "data.target": "churned", "dask.mode": "cluster", "dask.address": address,
+                 "dask.sample_rows": 2000, "model.n_estimators": 40, "loop.max_iterations": 3,
+                 "goal.metric": "accuracy", "goal.threshold": 0.99, **extra}
+    return Config.load(None, overrides)
+
+
+def test_hash_split_is_deterministic_disjoint_and_independent_of_file_layout(dataset, cluster, tmp_path):
+    from synthloop.cluster_data import BUCKET, collect_dataset
+
+    _, client = cluster
+    kwargs = dict(target="churned", task=None, column_types={}, drop=[], val_fraction=0.2, test_fraction=0.2, seed=0,
+                  sample_rows=1000)
+    data, sealed = collect_dataset(client, str(dataset), **kwargs)
+    again, sealed_again = collect_dataset(client, str(dataset / "*.parquet"), **kwargs)
+    cols = [*data.schema.features, data.schema.target]
+
+    def rows(frame):
+        return set(map(tuple, client.compute(frame, sync=True)[cols].round(9).astype(str).to_numpy().tolist()))
+
+    train, val, test = rows(data.train), rows(data.val), rows(sealed.open())
+    assert not train & val and not train & test and not val & test
+    assert len(train) + len(val) + len(test) == FILES * ROWS
+    assert rows(again.train) == train and rows(again.val) == val and rows(sealed_again.open()) == test
+    assert abs(len(test) / (FILES * ROWS) - 0.2) < 0.03
+    # the same rows in other files (shuffled, 2 files instead of 4) land in the same splits
+    whole = pd.concat([pd.read_parquet(p) for p in sorted(dataset.glob("*.parquet"))]).sample(frac=1, random_state=1)
+    other = tmp_path / "relaid"
+    other.mkdir()
+    half = len(whole) // 2
+    for i, chunk in enumerate((whole.iloc[:half], whole.iloc[half:])):
+        chunk.to_parquet(other / f"chunk-{i}.parquet", index=False)
+    relaid, _ = collect_dataset(client, str(other), **kwargs)
+    assert rows(relaid.val) == val
+    assert data.lineage["sample_rows"] <= 1000 + FILES
+    # a different seed makes a different split
+    salted, _ = collect_dataset(client, str(dataset), **{**kwargs, "seed": 1})
+    assert rows(salted.val) != val
+    assert int(client.compute(data.train[BUCKET].min(), sync=True)) >= data.plan.val_end
+
+
+def test_the_loop_runs_on_the_cluster_and_is_recorded(dataset, cluster, prefect_harness, client, mlflow_uri, tmp_path):
+    import mlflow.pyfunc
+
+    from synthloop.flows.develop_cluster import develop_cluster
+    from synthloop.modelstore import load_model
+
+    local, _ = cluster
+    summary = develop_cluster(_config(dataset, local.scheduler_address))
+    assert summary["mlflow_run_id"] and summary["prefect_flow_run_id"]
+    assert 1 <= len(summary["iterations"]) <= 3
+    assert summary["iterations"][0]["decision"] != "stop"  # 0.99 is out of reach: the loop goes back
+    assert summary["test_metrics"]["accuracy"] > 0.7
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["test_accuracy"] == pytest.approx(summary["test_metrics"]["accuracy"])
+    assert parent.data.params["data.sample_rows"] == str(summary["sample_rows"])
+    assert parent.data.tags["synthloop.mode"] == "cluster"
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    names = sorted(c.info.run_name for c in children)
+    assert names == [f"{summary['prefect_flow_run_name']}/it-{i}" for i in range(1, len(summary["iterations"]) + 1)]
+    first = next(c for c in children if c.info.run_name.endswith("/it-1"))
+    assert "val_loss" in first.data.metrics and "baseline_accuracy" in first.data.metrics
+    assert first.data.tags["decision"] == summary["iterations"][0]["decision"]
+    assert "collect_labels: not on the cluster yet" in first.data.tags["alternatives"]
+    artifacts = {f.path for f in client.list_artifacts(first.info.run_id, "plots")}
+    assert "plots/loss_curves.png" in artifacts
+    assert all(c.info.status == "FINISHED" for c in children)
+
+    frame = pd.read_parquet(sorted(dataset.glob("*.parquet"))[0]).head(50)
+    model = load_model(f"models:/synthloop-model/{summary['registered_version']}", mlflow_uri)
+    pred = model.predict(frame.drop(columns="churned"))
+    assert set(pred) <= {"yes", "no"} and (pred == frame.churned.to_numpy()).mean() > 0.6
+    pyfunc = mlflow.pyfunc.load_model(summary["model_uri"])
+    assert list(pyfunc.predict(frame.drop(columns="churned"))) == list(pred)
+
+
+def test_a_bad_value_in_one_file_is_one_line_naming_it_and_leaves_no_run_running(cluster, prefect_harness, client,
+                                                                                tmp_path):
+    from synthloop.errors import DataError
+    from synthloop.flows.develop_cluster import develop_cluster
+
+    local, _ = cluster
+    bad = _write(tmp_path / "bad", bad_file=2)
+    with pytest.raises(DataError) as info:
+        develop_cluster(_config(bad, local.scheduler_address, **{"dask.sample_rows": 200}))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "part-2.parquet" in message and "'x3'" in message and "'twelve'" in message
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert runs and all(r.info.status != "RUNNING" for r in runs)
+    assert any(r.info.status == "FAILED" and "part-2.parquet" in r.data.tags.get("failure_reason", "") for r in runs)
