@@ -10,7 +10,6 @@ child run per iteration (`<flow-run-name>/it-N`), the test metrics on the parent
 
 from __future__ import annotations
 
-import json
 import resource
 import time
 from typing import Any
@@ -70,7 +69,7 @@ def _peak_rss_mb() -> float:
 
 def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: list[str], say, flow_run_id: str,
            flow_run_name: str) -> dict[str, Any]:
-    from synthloop.cluster_loop import ClusterLoopState
+    from synthloop.cluster_loop import ClusterLoopState, explain
     from synthloop.cluster_model import head_rows, sklearn_pipeline, train_prior
     from synthloop.config import auto_time_budget
     from synthloop.judge import goal_metric, oriented
@@ -118,7 +117,7 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
                                      learning_curve=it < cfg.loop.max_iterations)
         looks += 1
         state.record(it, action_in, fit, report, metric, cfg.loop.min_improvement)
-        decision, stopped_by = bound(policy.decide(report, state.history, state.options()), report, it,
+        decision, stopped_by = bound(explain(policy.decide(report, state.history, state.options())), report, it,
                                      cfg.loop.max_iterations, time.monotonic() - started, budget,
                                      next_cost=time.monotonic() - it_started)
         trained = Trained(fit.spec, None, fit.curves, fit.rounds, fit.best_round, fit.fit_seconds, fit.n_rows, 0)
@@ -203,8 +202,10 @@ def _apply(decision, state, client, data, m, metric: str, prior, tracker, parent
         choice = ranked[0]
         state.spec = choice["spec"]
         state.fits[choice["spec"].describe()] = choice["fit"]  # the next iteration validates it without a refit
-        tracker.log_text(parent, json.dumps([{"design": t["spec"].describe(), "val_metrics": t["metrics"]}
-                                             for t in ranked], indent=1), f"design/search-it{it}.json")
+        # Not design/search-itN.json: that one holds cross-validation on train, and report.html reads it as such.
+        tracker.log_dict(parent, {"iteration": it, "metric": metric, "judged_on": "validation",
+                                  "trials": [{"design": t["spec"].describe(), "val_metrics": t["metrics"]}
+                                             for t in ranked]}, f"design/cluster-search-it{it}.json")
         tracker.set_tags(parent, {f"design_choice_it{it}": choice["spec"].describe()})
         say(f"  train: {len(ranked)} xgboost settings trained on the cluster and judged on validation (no "
             f"cross-validation on the cluster yet) → {choice['spec'].describe()} ({metric} "

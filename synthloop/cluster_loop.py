@@ -89,6 +89,19 @@ def validate_fit(client, data: ClusterData, m: Matrices, fit: ClusterFit, goal: 
     return make_report(goal, task, metrics, train_metrics, baseline, findings, n_val)
 
 
+SEARCH_WORDS = "cross-validation on train picks among tuned designs of every family and an ensemble of the best"
+CLUSTER_SEARCH_WORDS = ("a few xgboost settings are trained on the cluster and judged on validation (other families, "
+                        "cross-validation and ensembles are not on the cluster yet)")
+
+
+def explain(decision):
+    """The policy's decision in the cluster path's words: its design search is a few xgboost settings."""
+    from dataclasses import replace
+
+    return replace(decision, reason=decision.reason.replace(SEARCH_WORDS, CLUSTER_SEARCH_WORDS),
+                   alternatives=tuple(a.replace(SEARCH_WORDS, CLUSTER_SEARCH_WORDS) for a in decision.alternatives))
+
+
 @dataclass
 class ClusterLoopState:
     """What the loop carries between iterations on the cluster: the design, the history, the best so far."""

@@ -123,8 +123,31 @@ def test_the_loop_runs_on_the_cluster_and_is_recorded(dataset, cluster, prefect_
     model = load_model(f"models:/synthloop-model/{summary['registered_version']}", mlflow_uri)
     pred = model.predict(frame.drop(columns="churned"))
     assert set(pred) <= {"yes", "no"} and (pred == frame.churned.to_numpy()).mean() > 0.6
+    # `synthloop predict` with the champion on a pandas-read file
+    from synthloop.cli import main
+
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(tmp_path / "new.csv"), "--tracking-uri", mlflow_uri, "--out",
+                 str(tmp_path / "out.csv"), "--model", f"models:/synthloop-model/{summary['registered_version']}"]) == 0
+    assert list(pd.read_csv(tmp_path / "out.csv")["prediction"]) == list(pred)
+    # plain MLflow last: loading through pyfunc writes registered_model_meta into a local store's model folder
     pyfunc = mlflow.pyfunc.load_model(summary["model_uri"])
     assert list(pyfunc.predict(frame.drop(columns="churned"))) == list(pred)
+
+
+def test_the_cluster_path_is_chosen_for_folders_globs_and_dask_mode(dataset):
+    from synthloop.cli_cluster import wants_cluster
+    from synthloop.config import Config
+
+    def cfg(**o):
+        return Config.load(None, {"data.target": "churned", **o})
+
+    assert wants_cluster(cfg(**{"data.source": str(dataset)}))
+    assert wants_cluster(cfg(**{"data.source": str(dataset / "*.parquet")}))
+    single = str(sorted(dataset.glob("*.parquet"))[0])
+    assert not wants_cluster(cfg(**{"data.source": single}))  # today's pandas path stays the default
+    assert not wants_cluster(cfg(**{"data.source": single, "dask.address": "tcp://127.0.0.1:8786"}))
+    assert wants_cluster(cfg(**{"data.source": single, "dask.mode": "cluster"}))
 
 
 def test_a_bad_value_in_one_file_is_one_line_naming_it_and_leaves_no_run_running(cluster, prefect_harness, client,
@@ -142,3 +165,36 @@ def test_a_bad_value_in_one_file_is_one_line_naming_it_and_leaves_no_run_running
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs and all(r.info.status != "RUNNING" for r in runs)
     assert any(r.info.status == "FAILED" and "part-2.parquet" in r.data.tags.get("failure_reason", "") for r in runs)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_metrics_from_partition_statistics_match_scikit_learn(k):
+    import xgboost as xgb
+
+    from synthloop.cluster_data import BUCKET
+    from synthloop.cluster_model import Y, _add, metrics_from_stats, part_stats
+    from synthloop.models import baseline_metrics, compute_metrics
+
+    rng = np.random.default_rng(k)
+    X = rng.normal(size=(3000, 4)).astype("float32")
+    y = (np.digitize(X[:, 0] + rng.normal(scale=0.8, size=3000), [-0.5, 0.5][: k - 1])).astype(float)
+    booster = xgb.train({"objective": "binary:logistic"} if k == 2 else {"objective": "multi:softprob", "num_class": k},
+                        xgb.DMatrix(X[:2000], label=y[:2000]), 10)
+    frame = pd.DataFrame(X[2000:], columns=[f"f{i}" for i in range(4)]).assign(**{Y: y[2000:], BUCKET: 5})
+    prior = np.bincount(y[:2000].astype(int), minlength=k) / 2000
+    parts = [part_stats(frame.iloc[i:i + 300], booster, list(frame.columns[:4]), "classification", k, prior)
+             for i in range(0, 1000, 300)]
+    total = parts[0]
+    for p in parts[1:]:
+        total = _add(total, p)
+    proba = booster.inplace_predict(X[2000:])
+    proba = np.column_stack([1 - proba, proba]) if k == 2 else proba
+    exact = compute_metrics("classification", y[2000:].astype(int), proba.argmax(axis=1), proba, k)
+    ours = metrics_from_stats(total, "classification")
+    for name in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss"):
+        assert ours[name] == pytest.approx(exact[name], abs=1e-6), name
+    assert ours["roc_auc"] == pytest.approx(exact["roc_auc"], abs=2e-3)
+    base = baseline_metrics("classification", y[:2000].astype(int), y[2000:].astype(int), k)
+    ours_base = metrics_from_stats(total, "classification", "baseline")
+    for name in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss"):
+        assert ours_base[name] == pytest.approx(base[name], abs=1e-6), name
