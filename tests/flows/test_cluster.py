@@ -90,6 +90,21 @@ def test_hash_split_is_deterministic_disjoint_and_independent_of_file_layout(dat
     assert int(client.compute(data.train[BUCKET].min(), sync=True)) >= data.plan.val_end
 
 
+def _prefect_flow_and_tasks(flow_run_id):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read():
+        async with get_client() as c:
+            fr = await c.read_flow_run(flow_run_id)
+            trs = await c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))
+            return fr, trs
+
+    return asyncio.run(read())
+
+
 def test_the_loop_runs_on_the_cluster_and_is_recorded(dataset, cluster, prefect_harness, client, mlflow_uri, tmp_path):
     import mlflow.pyfunc
 
@@ -118,6 +133,13 @@ def test_the_loop_runs_on_the_cluster_and_is_recorded(dataset, cluster, prefect_
     artifacts = {f.path for f in client.list_artifacts(first.info.run_id, "plots")}
     assert "plots/loss_curves.png" in artifacts
     assert all(c.info.status == "FINISHED" for c in children)
+    flow_run, task_runs = _prefect_flow_and_tasks(summary["prefect_flow_run_id"])
+    assert flow_run.state.is_completed() and flow_run.name == summary["prefect_flow_run_name"]
+    names = {t.name for t in task_runs}
+    n = len(summary["iterations"])
+    assert {"collect-dataset", "preprocess-on-sample", "evaluate-on-holdout"} <= names
+    assert {f"validate-it{i}" for i in range(1, n + 1)} <= names and "train-it1" in names
+    assert all(t.state.is_completed() for t in task_runs)
 
     frame = pd.read_parquet(sorted(dataset.glob("*.parquet"))[0]).head(50)
     model = load_model(f"models:/synthloop-model/{summary['registered_version']}", mlflow_uri)
