@@ -28,6 +28,11 @@ def run_cluster(args: argparse.Namespace, config) -> int:
             (".parquet", ".pq", ".csv", ".tsv")):
         raise ConfigError(f"dask.mode cluster reads Parquet or CSV files (a folder, a glob or one file), not "
                           f"{config.data.source!r}")
+    from synthloop.cluster_loop import unsupported
+
+    problems = unsupported(config)
+    if problems:
+        raise ConfigError(f"dask.mode cluster: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     if config.dask.mode != "cluster":
         config.dask.mode = "cluster"
     print(cli._start_line(config) + f" — on {'the Dask cluster at ' + config.dask.address if config.dask.address else f'a LocalCluster of {config.dask.workers} workers'}",

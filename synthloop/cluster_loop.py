@@ -35,6 +35,20 @@ BLOCKED = {
 }
 
 
+def unsupported(config) -> list[str]:
+    """Settings the cluster path cannot honour, each as a line saying so (refused before any run starts)."""
+    out = []
+    if config.data.strategy != "existing":
+        out.append(f"data.strategy {config.data.strategy} is not on the cluster yet; use existing")
+    if config.data.initial_labelled is not None:
+        out.append("data.initial_labelled (a pool of labels to buy) is not on the cluster yet; leave it unset")
+    if config.data.table or config.data.query:
+        out.append("data.table / data.query: the cluster reads Parquet or CSV files, not SQL")
+    if config.annotation.mode == "human":
+        out.append("annotation.mode human is not on the cluster yet")
+    return out
+
+
 def validate_fit(client, data: ClusterData, m: Matrices, fit: ClusterFit, goal: GoalConfig, prior, *, seed: int,
                  learning_curve: bool = True) -> ValidationReport:
     """Score a cluster fit on validation against the goal and the trivial baseline, and diagnose it on the cluster.

@@ -331,8 +331,7 @@ def head_rows(client, frame, n: int) -> pd.DataFrame:
     out: list[pd.DataFrame] = []
     got = 0
     for i in range(frame.npartitions):
-        part = client.compute(frame.partitions[i], sync=True)
-        out.append(part.head(n - got))
+        out.append(client.compute(frame.partitions[i].head(n - got, npartitions=1, compute=False), sync=True))
         got += len(out[-1])
         if got >= n:
             break
