@@ -11,41 +11,48 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+
+def is_dataset_source(source: str | None) -> bool:
+    """A local directory, or a path with a glob pattern (`*`, `?`, `[`): what the cluster path reads.
+
+    Cheap on purpose (no pandas): every `synthloop run` asks it before its first line."""
+    if not source or "://" in source or source.startswith(("sklearn:", "simulate:")):
+        return False
+    return any(ch in source for ch in "*?[") or Path(source).is_dir()
 
 
 def wants_cluster(config) -> bool:
-    from synthloop.cluster_data import is_dataset_source
-
     return config.dask.mode == "cluster" or is_dataset_source(config.data.source)
 
 
 def run_cluster(args: argparse.Namespace, config) -> int:
     from synthloop import cli, ui
-    from synthloop.cluster_data import dataset_files, is_dataset_source
     from synthloop.errors import ConfigError
 
     if not is_dataset_source(config.data.source) and not config.data.source.lower().endswith(
             (".parquet", ".pq", ".csv", ".tsv")):
         raise ConfigError(f"dask.mode cluster reads Parquet or CSV files (a folder, a glob or one file), not "
                           f"{config.data.source!r}")
+    if config.dask.mode != "cluster":
+        config.dask.mode = "cluster"
+    where = (f"the Dask cluster at {config.dask.address}" if config.dask.address else
+             f"a LocalCluster of {config.dask.workers} workers")
+    print(f"{cli._start_line(config)} — on {where}", file=sys.stderr, flush=True)
+    from synthloop.cluster_data import dataset_files
     from synthloop.cluster_loop import unsupported
+    from synthloop.errors import DataError
 
     problems = unsupported(config)
     if problems:
-        raise ConfigError(f"dask.mode cluster: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
-    if config.dask.mode != "cluster":
-        config.dask.mode = "cluster"
-    print(cli._start_line(config) + f" — on {'the Dask cluster at ' + config.dask.address if config.dask.address else f'a LocalCluster of {config.dask.workers} workers'}",
-          file=sys.stderr, flush=True)
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"dask.mode cluster: {problems[0]}{more}")
+
     if is_dataset_source(config.data.source):
         dataset_files(config.data.source)  # no files: one line, and no run or server anywhere
-    else:
-        from pathlib import Path
-
-        from synthloop.errors import DataError
-
-        if not Path(config.data.source).is_file():
-            raise DataError(f"{config.data.source}: file not found")
+    elif not Path(config.data.source).is_file():
+        raise DataError(f"{config.data.source}: file not found")
     prefect = ui.choose_prefect(config.tracking.tracking_uri)
     cli._quiet_logs(args.verbose)
     from synthloop.flows.develop_cluster import develop_cluster

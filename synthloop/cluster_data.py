@@ -33,13 +33,6 @@ BUCKET = "_synthloop_bucket"
 MISSING_WORDS = {"", "?", "na", "n/a", "nan", "null", "none", "-"}
 
 
-def is_dataset_source(source: str | None) -> bool:
-    """A local directory, or a path with a glob pattern (`*`, `?`, `[`): what the cluster path reads."""
-    if not source or "://" in source or source.startswith(("sklearn:", "simulate:")):
-        return False
-    return any(ch in source for ch in "*?[") or Path(source).is_dir()
-
-
 def dataset_files(source: str) -> tuple[str, list[Path]]:
     """The files of a dataset source and their format ("parquet" or "csv"); one-line DataError if there are none."""
     if Path(source).is_dir():

@@ -220,3 +220,17 @@ def test_metrics_from_partition_statistics_match_scikit_learn(k):
     ours_base = metrics_from_stats(total, "classification", "baseline")
     for name in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss"):
         assert ours_base[name] == pytest.approx(base[name], abs=1e-6), name
+
+
+def test_a_stage_failing_mid_loop_ends_the_parent_and_the_iteration_failed(dataset, cluster, prefect_harness, client,
+                                                                           monkeypatch):
+    from synthloop.flows.develop_cluster import develop_cluster
+
+    local, _ = cluster
+    monkeypatch.setenv("SYNTHLOOP_FAULT", "validate:error")
+    with pytest.raises(RuntimeError, match="injected permanent fault in validate"):
+        develop_cluster(_config(dataset, local.scheduler_address, **{"model.n_estimators": 5}))
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert {r.data.tags.get("synthloop.kind") for r in runs} == {"parent", "child"}
+    assert all(r.info.status == "FAILED" for r in runs)
+    assert all("injected permanent fault" in r.data.tags["failure_reason"] for r in runs)
