@@ -157,7 +157,9 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
         tracker.set_tags(parent, {"goal_shortfall": best["report"].shortfall})
     pipeline = sklearn_pipeline(pre, best["fit"].booster, schema.task)
     _summary_plots(tracker, parent, iterations, metric, cfg, best, pipeline)
-    example = head_rows(client, data.val, 5)[schema.features]
+    # The input example (and so the signature `mlflow models serve` enforces) is rows as the files hold them:
+    # what a user sends. Without the sample's raw rows, the first prepared validation rows.
+    example = data.raw_example if data.raw_example is not None else head_rows(client, data.val, 5)[schema.features]
     model_uri, version = tracker.log_model(
         parent, pipeline, task=schema.task, family="xgboost",
         classes=list(schema.classes) if schema.classes is not None else None, kinds=dict(schema.kinds),

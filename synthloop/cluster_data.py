@@ -262,6 +262,7 @@ class ClusterData:
     lineage: dict[str, Any]
     bucket_counts: np.ndarray  # rows per bucket (for the sizes of nested hash fractions)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    raw_example: pd.DataFrame | None = None  # a few sample rows as the files hold them (the model's input example)
 
     def rows_between(self, lo: int, hi: int) -> int:
         return int(self.bucket_counts[lo:hi].sum())
@@ -374,5 +375,6 @@ def collect_dataset(client, source: str, *, target: str | None, task: str | None
                "columns": len(schema.features), "train_rows": n_train, "val_rows": n_val, "test_rows": n_test,
                "pool_rows": 0, "sample_rows": len(sample), "split": "hash of " + (split_key or "the row"),
                "split_salt_seed": seed}
-    data = ClusterData(schema, train, val, plan, prepared_sample, lineage, bucket_counts, tuple(notes))
+    raw_example = sample.loc[prepared_sample.index[:5], schema.features].reset_index(drop=True)
+    data = ClusterData(schema, train, val, plan, prepared_sample, lineage, bucket_counts, tuple(notes), raw_example)
     return data, SealedClusterTest(test, n_test)

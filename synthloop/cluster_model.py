@@ -68,8 +68,13 @@ class Matrices:
     features: list[str]
 
 
+def output_width(pre, data: ClusterData) -> int:
+    """Columns the preprocessor gives (read off the sample: datetime features have no output names)."""
+    return int(np.asarray(pre.transform(data.sample[data.schema.features].head(2))).shape[1])
+
+
 def model_inputs(client, data: ClusterData, pre) -> Matrices:
-    n_out = len(pre.get_feature_names_out())
+    n_out = output_width(pre, data)
     features = [f"f{i}" for i in range(n_out)]
     meta = pd.DataFrame({**{f: pd.Series(dtype="float32") for f in features}, Y: pd.Series(dtype="float64"),
                          BUCKET: pd.Series(dtype="int64")})
@@ -80,7 +85,7 @@ def model_inputs(client, data: ClusterData, pre) -> Matrices:
 
 
 def transform_test(data: ClusterData, test, pre):
-    n_out = len(pre.get_feature_names_out())
+    n_out = output_width(pre, data)
     features = [f"f{i}" for i in range(n_out)]
     meta = pd.DataFrame({**{f: pd.Series(dtype="float32") for f in features}, Y: pd.Series(dtype="float64"),
                          BUCKET: pd.Series(dtype="int64")})

@@ -112,12 +112,12 @@ def search_on_cluster(client, data: ClusterData, m: Matrices, candidates: list[M
 @task(name="test", task_run_name="evaluate-on-holdout", retries=0, **_CLUSTER)  # opened once: never retried
 def evaluate_on_cluster(client, sealed: SealedClusterTest, data: ClusterData, pre, fit: ClusterFit) -> dict[str, float]:
     """Open the sealed test rows (once) and score the chosen booster on them, on the cluster."""
-    from synthloop.cluster_model import cluster_stats, metrics_from_stats, transform_test
+    from synthloop.cluster_model import cluster_stats, metrics_from_stats, output_width, transform_test
 
     inject("test")
     test = transform_test(data, sealed.open(), pre)
     schema = data.schema
     k = len(schema.classes) if schema.classes else None
-    features = [f"f{i}" for i in range(len(pre.get_feature_names_out()))]
+    features = [f"f{i}" for i in range(output_width(pre, data))]
     return metrics_from_stats(cluster_stats(client, test, fit.booster, features, schema.task, k, None if k is None
                                             else [1.0 / k] * k), schema.task)

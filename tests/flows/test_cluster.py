@@ -22,7 +22,10 @@ def _write(folder: Path, *, bad_file: int | None = None, seed: int = 0) -> Path:
     for i in range(FILES):
         X = rng.normal(size=(ROWS, 5))
         df = pd.DataFrame(X, columns=[f"x{j}" for j in range(5)])
-        df["color"] = rng.choice(["red", "green", "blue"], ROWS)
+        df["color"] = rng.choice(["red", "green", "blue", None], ROWS)
+        df["member"] = rng.choice(["yes", "no"], ROWS)
+        df["joined"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, ROWS), unit="D")
+        df.loc[rng.choice(ROWS, 100), "x4"] = np.nan
         signal = X[:, 0] + 0.7 * X[:, 1] - 0.5 * X[:, 2] ** 2 + (df.color == "red") + rng.normal(scale=0.6, size=ROWS)
         df["churned"] = np.where(signal > 0.0, "yes", "no")
         if bad_file == i:
