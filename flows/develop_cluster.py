@@ -113,8 +113,10 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
         open_runs.append(child)
         it_started = time.monotonic()
         fit = state.fits.pop(state.spec.describe(), None) or train_on_cluster(client, m, state.spec, data, it, seed)
+        best = state.best or {}
         report = validate_on_cluster(client, data, m, fit, cfg.goal, prior, it, seed,
-                                     learning_curve=it < cfg.loop.max_iterations)
+                                     learning_curve=it < cfg.loop.max_iterations, reference=best.get("fit"),
+                                     reference_score=best["report"].score if best else None)
         looks += 1
         state.record(it, action_in, fit, report, metric, cfg.loop.min_improvement)
         decision, stopped_by = bound(explain(policy.decide(report, state.history, state.options())), report, it,
@@ -127,7 +129,9 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
                   "alternatives": list(decision.alternatives), "label_cost": 0.0, "labels_bought": 0}
         iterations.append(record)
         records.log_iteration(tracker, child, trained, report, decision, record, schema, it)
-        tracker.log_metrics(child, {"train_sample_rows": report.diagnosis.get("train_sample_rows")})
+        tracker.log_metrics(child, {"train_sample_rows": report.diagnosis.get("train_sample_rows"),
+                                    "gain_noise": report.diagnosis.get("paired", {}).get("noise"),
+                                    "gain_needed": state.history[-1].needed})
         tracker.finish(child)
         open_runs.remove(child)
         say(f"iteration {it}: {metric} {report.score:.4f} on validation (baseline "

@@ -50,12 +50,15 @@ def unsupported(config) -> list[str]:
 
 
 def validate_fit(client, data: ClusterData, m: Matrices, fit: ClusterFit, goal: GoalConfig, prior, *, seed: int,
-                 learning_curve: bool = True) -> ValidationReport:
+                 learning_curve: bool = True, reference: ClusterFit | None = None,
+                 reference_score: float | None = None) -> ValidationReport:
     """Score a cluster fit on validation against the goal and the trivial baseline, and diagnose it on the cluster.
 
     The train–validation gap is read on a nested tenth of train (by hash); the learning curve refits the same
     design on the first half of train (by hash: the half is a subset of the whole) and compares validation scores;
-    loss curves come from the boosting history.
+    loss curves come from the boosting history. With a `reference` (the best fit so far, scoring `reference_score`),
+    `diagnosis["paired"]["noise"]` is one standard error of the gain over it on the same validation rows: what a
+    move must beat, beside `loop.min_improvement`, to count as paying.
     """
     from synthloop.judge import (LEARNING_CURVE_RISING, LOW_CLASS_RECALL, OVERFIT_GAP, UNDERTRAINED_DROP, check_goal,
                                  goal_metric, make_report, oriented)
@@ -69,9 +72,17 @@ def validate_fit(client, data: ClusterData, m: Matrices, fit: ClusterFit, goal: 
     train_stats = cluster_stats(client, m.train, fit.booster, m.features, task, k, prior, data.plan.val_end, hi)
     train_metrics = metrics_from_stats(train_stats, task)
     n_val = int(val["n"])
-    if goal.threshold is not None and check_goal(goal, task, metrics, baseline, n_val)[0]:
-        return make_report(goal, task, metrics, train_metrics, baseline, {}, n_val)
     findings: dict[str, Any] = {"train_sample_rows": int(train_stats["n"])}
+    if reference is not None and reference.booster is not fit.booster:
+        from synthloop.cluster_model import paired_noise
+
+        y_var = None
+        if task == "regression":
+            y_var = val["y2_sum"] / max(n_val, 1) - (val["y_sum"] / max(n_val, 1)) ** 2
+        findings["paired"] = {"noise": paired_noise(client, m.val, fit.booster, reference.booster, m.features, task,
+                                                    k, metric, reference_score, y_var)}
+    if goal.threshold is not None and check_goal(goal, task, metrics, baseline, n_val)[0]:
+        return make_report(goal, task, metrics, train_metrics, baseline, findings, n_val)
     score = oriented(metric, metrics[metric])
     if learning_curve:
         half_end = data.plan.train_fraction_end(0.5)
@@ -133,7 +144,10 @@ class ClusterLoopState:
         from synthloop.judge import needed_gain, oriented
 
         score = oriented(metric, report.score)
-        needed = needed_gain(metric, min_improvement, self.best["score"]) if self.best else 0.0
+        needed = 0.0
+        if self.best:  # the loop's minimum improvement, or the paired noise on validation against the best if larger
+            needed = max(needed_gain(metric, min_improvement, self.best["score"]),
+                         float(report.diagnosis.get("paired", {}).get("noise", 0.0)))
         step = Step(it, action_in, score, needed)
         self.history.append(step)
         if self.best is None or score > self.best["score"] + 1e-12:

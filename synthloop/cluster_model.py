@@ -237,6 +237,52 @@ def cluster_stats(client, frame, booster, features: list[str], task: str, k: int
     return total
 
 
+def _row_losses(booster, X: np.ndarray, y: np.ndarray, task: str, k: int | None, metric: str) -> np.ndarray:
+    """Per row, the loss behind the goal metric, as `synthloop.judge.row_losses` defines it."""
+    if task == "regression":
+        e = np.asarray(booster.inplace_predict(X), dtype="float64") - y
+        return np.abs(e) if metric == "mae" else e ** 2
+    proba = _proba(booster, X, k)
+    yi = y.astype(int)
+    if metric == "log_loss":
+        return -np.log(np.clip(proba[np.arange(len(y)), yi], 1e-15, 1.0))
+    return (proba.argmax(axis=1) != yi).astype("float64")
+
+
+def paired_part(part: pd.DataFrame, booster, reference, features: list[str], task: str, k: int | None,
+                metric: str) -> dict[str, float]:
+    """Sums of the row-by-row loss difference of two models on a partition (on a worker)."""
+    for b in (booster, reference):
+        b.set_param({"nthread": 1})
+    if not len(part):
+        return {"n": 0, "d": 0.0, "d2": 0.0}
+    X, y = part[features].to_numpy(dtype="float32"), part[Y].to_numpy()
+    d = _row_losses(booster, X, y, task, k, metric) - _row_losses(reference, X, y, task, k, metric)
+    return {"n": len(d), "d": float(d.sum()), "d2": float((d ** 2).sum())}
+
+
+def paired_noise(client, frame, booster, reference, features: list[str], task: str, k: int | None, metric: str,
+                 reference_score: float, y_var: float | None = None) -> float:
+    """One standard error of a model's gain over a reference on the same rows, in the metric's units (as
+    `synthloop.judge.gain_noise`, from per-partition sums instead of per-row losses on the driver)."""
+    import dask
+
+    b = client.scatter(booster, broadcast=True, hash=False)
+    r = client.scatter(reference, broadcast=True, hash=False)
+    tasks = [dask.delayed(paired_part)(p, b, r, features, task, k, metric) for p in frame.to_delayed()]
+    n = d = d2 = 0.0
+    for s in client.compute(tasks, sync=True):
+        n, d, d2 = n + s["n"], d + s["d"], d2 + s["d2"]
+    if n < 2:
+        return 0.0
+    se = float(np.sqrt(max(d2 - d * d / n, 0.0) / (n - 1)) / np.sqrt(n))
+    if metric == "rmse":
+        return se / max(2.0 * abs(reference_score), 1e-12)
+    if metric == "r2" and y_var:
+        return se / max(y_var, 1e-12)
+    return se
+
+
 def _auc(hist: np.ndarray) -> float:
     """Area under the ROC curve from histograms of scores of negatives (hist[0]) and positives (hist[1])."""
     neg, pos = hist[0].astype("float64"), hist[1].astype("float64")

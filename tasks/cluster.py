@@ -78,13 +78,15 @@ def train_on_cluster(client, m: Matrices, spec: ModelSpec, data: ClusterData, it
 
 @task(name="validate", task_run_name="validate-it{iteration}", **_CLUSTER)
 def validate_on_cluster(client, data: ClusterData, m: Matrices, fit: ClusterFit, goal: GoalConfig, prior,
-                        iteration: int, seed: int, learning_curve: bool = True) -> ValidationReport:
+                        iteration: int, seed: int, learning_curve: bool = True, reference: ClusterFit | None = None,
+                        reference_score: float | None = None) -> ValidationReport:
     """Validation metrics, the baseline and the diagnosis, all computed on the cluster (see
-    `synthloop.cluster_loop.validate_fit`)."""
+    `synthloop.cluster_loop.validate_fit`); with the best fit so far as `reference`, the paired noise of the gain."""
     from synthloop.cluster_loop import validate_fit
 
     inject("validate")
-    return validate_fit(client, data, m, fit, goal, prior, seed=seed, learning_curve=learning_curve)
+    return validate_fit(client, data, m, fit, goal, prior, seed=seed, learning_curve=learning_curve,
+                        reference=reference, reference_score=reference_score)
 
 
 @task(name="design", task_run_name="design-search-it{iteration}", **_CLUSTER)
