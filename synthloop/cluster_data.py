@@ -335,7 +335,7 @@ def collect_dataset(client, source: str, *, target: str | None, task: str | None
     check_frame(sample, target, source_name=name, task=task, min_rows_per_class=1)
     schema, notes = infer_schema(sample, target, task=task, column_types=column_types, drop=drop)
     prepared_sample, more = prepare_frame(sample, schema)
-    notes += more
+    notes += [f"{note} (in the sample)" for note in more]
     meta = prepared_sample.iloc[:0].copy()
     meta[BUCKET] = pd.Series(dtype="int64")
     plan = SplitPlan.of(val_fraction, test_fraction, seed, split_key)
