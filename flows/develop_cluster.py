@@ -10,14 +10,13 @@ child run per iteration (`<flow-run-name>/it-N`), the test metrics on the parent
 
 from __future__ import annotations
 
-import resource
 import time
 from typing import Any
 
 from prefect import flow
 from prefect.context import get_run_context
 
-from synthloop import records
+from synthloop import cluster_records, records
 from synthloop.config import Config
 from synthloop.loop import bound
 from synthloop.tasks.cluster import (collect_on_cluster, evaluate_on_cluster, preprocess_on_cluster, search_on_cluster,
@@ -63,10 +62,6 @@ def develop_cluster(config: Config) -> dict[str, Any]:
     return summary
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
 def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: list[str], say, flow_run_id: str,
            flow_run_name: str) -> dict[str, Any]:
     from synthloop.cluster_loop import ClusterLoopState, explain
@@ -75,7 +70,6 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
     from synthloop.judge import goal_metric, oriented
     from synthloop.models import default_spec
     from synthloop.policy import RuleBasedPolicy
-    from synthloop.types import Trained
 
     started = time.monotonic()
     seed = cfg.seed
@@ -122,16 +116,10 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
         decision, stopped_by = bound(explain(policy.decide(report, state.history, state.options())), report, it,
                                      cfg.loop.max_iterations, time.monotonic() - started, budget,
                                      next_cost=time.monotonic() - it_started)
-        trained = Trained(fit.spec, None, fit.curves, fit.rounds, fit.best_round, fit.fit_seconds, fit.n_rows, 0)
-        record = {"iteration": it, "action_in": action_in, "metric": metric, "val_metrics": report.metrics,
-                  "train_rows": fit.n_rows, "synthetic_rows": 0, "model": fit.spec.describe(),
-                  "decision": decision.action, "stage": decision.stage, "reason": decision.reason,
-                  "alternatives": list(decision.alternatives), "label_cost": 0.0, "labels_bought": 0}
+        record = cluster_records.iteration_record(it, action_in, metric, fit, report, decision)
         iterations.append(record)
-        records.log_iteration(tracker, child, trained, report, decision, record, schema, it)
-        tracker.log_metrics(child, {"train_sample_rows": report.diagnosis.get("train_sample_rows"),
-                                    "gain_noise": report.diagnosis.get("paired", {}).get("noise"),
-                                    "gain_needed": state.history[-1].needed})
+        cluster_records.log_iteration(tracker, child, fit, report, decision, record, schema, it,
+                                      state.history[-1].needed)
         tracker.finish(child)
         open_runs.remove(child)
         say(f"iteration {it}: {metric} {report.score:.4f} on validation (baseline "
@@ -148,19 +136,10 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
     test_metrics = evaluate_on_cluster(client, sealed, data, pre, best["fit"])
     val_score, test_score = best["report"].score, test_metrics.get(metric, float("nan"))
     gap = oriented(metric, val_score) - oriented(metric, test_score)
-    tracker.log_metrics(parent, {f"test_{k}": v for k, v in test_metrics.items()})
-    tracker.log_metrics(parent, {f"val_{k}": v for k, v in best["report"].metrics.items()})
-    tracker.log_metrics(parent, {"val_test_gap": gap, "looks_at_validation": looks, "label_cost": 0.0,
-                                 "iterations": len(iterations), "best_iteration": best["iteration"],
-                                 "goal_met": float(goal_met), "sample_rows": lineage["sample_rows"],
-                                 "driver_peak_rss_mb": _peak_rss_mb()})
-    tracker.set_tags(parent, {"goal_met": str(goal_met).lower(), "test_opened_at": sealed.opened_at,
-                              "stopped_by": stopped_by, "best_model": best["spec"].describe(),
-                              "best_iteration": best["iteration"]})
-    if not goal_met:
-        tracker.set_tags(parent, {"goal_shortfall": best["report"].shortfall})
     pipeline = sklearn_pipeline(pre, best["fit"].booster, schema.task)
-    _summary_plots(tracker, parent, iterations, metric, cfg, best, pipeline)
+    cluster_records.log_outcome(tracker, parent, cfg=cfg, best=best, iterations=iterations, test_metrics=test_metrics,
+                                gap=gap, looks=looks, stopped_by=stopped_by, opened_at=sealed.opened_at,
+                                sample_rows=lineage["sample_rows"], pipeline=pipeline, metric=metric)
     # The input example (and so the signature `mlflow models serve` enforces) is rows as the files hold them:
     # what a user sends. Without the sample's raw rows, the first prepared validation rows.
     example = data.raw_example if data.raw_example is not None else head_rows(client, data.val, 5)[schema.features]
@@ -208,11 +187,7 @@ def _apply(decision, state, client, data, m, metric: str, prior, tracker, parent
         choice = ranked[0]
         state.spec = choice["spec"]
         state.fits[choice["spec"].describe()] = choice["fit"]  # the next iteration validates it without a refit
-        # Not design/search-itN.json: that one holds cross-validation on train, and report.html reads it as such.
-        tracker.log_dict(parent, {"iteration": it, "metric": metric, "judged_on": "validation",
-                                  "trials": [{"design": t["spec"].describe(), "val_metrics": t["metrics"]}
-                                             for t in ranked]}, f"design/cluster-search-it{it}.json")
-        tracker.set_tags(parent, {f"design_choice_it{it}": choice["spec"].describe()})
+        cluster_records.log_search(tracker, parent, it, metric, ranked)
         say(f"  train: {len(ranked)} xgboost settings trained on the cluster and judged on validation (no "
             f"cross-validation on the cluster yet) → {choice['spec'].describe()} ({metric} "
             f"{choice['metrics'][metric]:.4f})")
@@ -220,18 +195,3 @@ def _apply(decision, state, client, data, m, metric: str, prior, tracker, parent
     else:  # the policy was told these are blocked; a custom policy may still choose them
         say(f"  {decision.action}: not available on the cluster; nothing changed")
     return 0
-
-
-def _summary_plots(tracker, parent: str, iterations, metric: str, cfg: Config, best, pipeline) -> None:
-    """The parent run's plots that need no rows on the driver: the loop's path, importance, loss curves."""
-    from synthloop import plots
-    from synthloop.models import feature_importance
-
-    base = best["report"].baseline.get(metric)
-    tracker.log_figure(parent, plots.loop_path(iterations, metric, cfg.goal.threshold, base), "plots/loop.png")
-    imp = feature_importance(pipeline)
-    if imp is not None and len(imp):
-        tracker.log_figure(parent, plots.importance(imp), "plots/feature_importance.png")
-    fit = best["fit"]
-    tracker.log_figure(parent, plots.loss_curves(fit.curves, "chosen model", fit.best_round), "plots/loss_curves.png")
-    tracker.log_dict(parent, {"iterations": iterations}, "iterations.json")
