@@ -365,6 +365,9 @@ def collect_dataset(client, source: str, *, target: str | None, task: str | None
     n_test, n_val = int(bucket_counts[:plan.test_end].sum()), int(bucket_counts[plan.test_end:plan.val_end].sum())
     n_train = n_rows - n_test - n_val
     if min(n_test, n_val) < 1 or n_train < 2:
+        if split_key:
+            raise DataError(f"{source}: the hash of dask.split_key {split_key!r} left a split empty (train {n_train}, "
+                            f"validation {n_val}, test {n_test} rows): it needs many distinct values")
         raise DataError(f"{source}: {n_rows} rows are too few to split into train, validation and test")
     bucket = frame[BUCKET]
     train = frame[bucket >= plan.val_end]

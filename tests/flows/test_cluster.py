@@ -24,6 +24,7 @@ def _write(folder: Path, *, bad_file: int | None = None, seed: int = 0) -> Path:
         df = pd.DataFrame(X, columns=[f"x{j}" for j in range(5)])
         df["color"] = rng.choice(["red", "green", "blue", None], ROWS)
         df["member"] = rng.choice(["yes", "no"], ROWS)
+        df["customer"] = rng.integers(0, 400, ROWS)
         df["joined"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, ROWS), unit="D")
         df.loc[rng.choice(ROWS, 100), "x4"] = np.nan
         signal = X[:, 0] + 0.7 * X[:, 1] - 0.5 * X[:, 2] ** 2 + (df.color == "red") + rng.normal(scale=0.6, size=ROWS)
@@ -61,6 +62,7 @@ def _config(source: Path, address: str, **extra):
 
 def test_hash_split_is_deterministic_disjoint_and_independent_of_file_layout(dataset, cluster, tmp_path):
     from synthloop.cluster_data import BUCKET, collect_dataset
+    from synthloop.errors import DataError
 
     _, client = cluster
     kwargs = dict(target="churned", task=None, column_types={}, drop=[], val_fraction=0.2, test_fraction=0.2, seed=0,
@@ -91,6 +93,15 @@ def test_hash_split_is_deterministic_disjoint_and_independent_of_file_layout(dat
     salted, _ = collect_dataset(client, str(dataset), **{**kwargs, "seed": 1})
     assert rows(salted.val) != val
     assert int(client.compute(data.train[BUCKET].min(), sync=True)) >= data.plan.val_end
+    # with a split key, every row of one key value is in one split
+    keyed, keyed_test = collect_dataset(client, str(dataset), **{**kwargs, "split_key": "customer"})
+    where = {}
+    for name, frame in (("train", keyed.train), ("val", keyed.val), ("test", keyed_test.open())):
+        for key in client.compute(frame, sync=True)["customer"].unique():
+            where.setdefault(key, set()).add(name)
+    assert all(len(splits) == 1 for splits in where.values()) and len(where) == 400
+    with pytest.raises(DataError, match="split_key 'member' left a split empty"):  # 2 keys cannot fill 3 splits
+        collect_dataset(client, str(dataset), **{**kwargs, "split_key": "member"})
 
 
 def _prefect_flow_and_tasks(flow_run_id):
