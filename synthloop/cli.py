@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the development cycle (no arguments: the embedded default scenario)",
                          formatter_class=HelpFormatter)
     run.add_argument("--config", metavar="FILE", help="YAML config (see `synthloop config`)")
-    run.add_argument("--data", metavar="FILE", help="CSV or Parquet file, sklearn:NAME, or a SQLAlchemy URL")
+    run.add_argument("--data", metavar="FILE", help="CSV or Parquet file, sklearn:NAME, a SQLAlchemy URL, or a Parquet "
+                                                    "folder / glob (read on a Dask cluster)")
     run.add_argument("--target", metavar="COLUMN", help="the column to predict")
     run.add_argument("--task", choices=["classification", "regression"], help="guessed from the target when absent")
     run.add_argument("--table", help="table to read when --data is a SQLAlchemy URL")
@@ -98,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed of splits, sampling and models")
     run.add_argument("--threads", type=int, metavar="N", help="threads per model fit (default: all cores)")
     run.add_argument("--dask-address", metavar="tcp://HOST:PORT",
-                     help="run design trials on this Dask scheduler (default: a LocalCluster when it pays)")
+                     help="run design trials on this Dask scheduler (default: a LocalCluster when it pays); with a "
+                          "Parquet folder or glob as --data, or --set dask.mode=cluster, the whole cycle runs there")
     run.add_argument("--tracking-uri", metavar="URI",
                      help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///./mlruns/mlflow.db)")
     run.add_argument("--experiment", metavar="NAME", help="MLflow experiment name")
@@ -156,6 +158,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = Config.load(args.config, _overrides(args))
     if args.data and not args.config and not config.data.target and args.data.startswith("sklearn:"):
         config.data.target = "target"
+    from synthloop.cli_cluster import wants_cluster
+
+    if wants_cluster(config):  # a Parquet folder or glob, or dask.mode: cluster: the cycle on a Dask DataFrame
+        from synthloop.cli_cluster import run_cluster
+
+        return run_cluster(args, config)
     print(_start_line(config), file=sys.stderr, flush=True)  # within a second: the rest takes a while to import
     from synthloop.preflight import check_run
 

@@ -251,10 +251,19 @@ class RetrainConfig(_Section):
 class DaskConfig(_Section):
     """Where design trials run: `address` of an existing Dask scheduler (tcp://HOST:PORT), or None for a
     temporary LocalCluster when the search is big enough to pay for one; `parallel_trials: false` keeps
-    them serial in-process."""
+    them serial in-process.
+
+    `mode: cluster` runs the whole cycle on a Dask DataFrame (`synthloop.flows.develop_cluster`): on the scheduler at
+    `address`, or on a temporary LocalCluster of `workers` processes × 1 thread. `sample_rows` is what the driver
+    reads (schema and preprocessing); `split_key` a column whose value decides the hash split (default: the row).
+    """
 
     address: str | None = None
     parallel_trials: bool = True
+    mode: Literal["local", "cluster"] = "local"
+    workers: int = Field(2, ge=1, le=256)
+    sample_rows: int = Field(20_000, ge=100, le=5_000_000)
+    split_key: str | None = None
 
     @field_validator("address")
     @classmethod
