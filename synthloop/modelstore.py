@@ -227,6 +227,9 @@ def _load_member(directory: Path, meta: dict[str, Any], threads: int) -> Any:
     return Pipeline([("preprocess", pre), ("model", est)])
 
 
+MLFLOW_WRITTEN = frozenset({"registered_model_meta"})
+
+
 def file_digests(directory: Path) -> dict[str, str]:
     """SHA-256 of every file under `directory`, by relative path."""
     out = {}
@@ -303,8 +306,10 @@ def load_model(uri: str, tracking_uri: str | None = None, *, threads: int = 1) -
     with tempfile.TemporaryDirectory(prefix="synthloop-model-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=logged.artifact_location, dst_path=tmp,
                                                          tracking_uri=store))
-        actual = file_digests(local)
-        if actual != expected:
+        # MLflow adds this file (the registered name and version) when it loads a registered model itself, e.g.
+        # for `mlflow models serve`: its own bookkeeping, never read here.
+        actual = {k: v for k, v in file_digests(local).items() if k not in MLFLOW_WRITTEN}
+        if actual != {k: v for k, v in expected.items() if k not in MLFLOW_WRITTEN}:
             changed = sorted(k for k in expected.keys() & actual.keys() if expected[k] != actual[k])
             missing, extra = sorted(expected.keys() - actual.keys()), sorted(actual.keys() - expected.keys())
             parts = [f"{label}: {', '.join(names)}" for label, names in

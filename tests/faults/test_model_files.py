@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tests.faults.conftest import store_uri, tally_store
@@ -42,6 +43,13 @@ def test_predict_scores_new_rows_and_refuses_a_changed_or_foreign_model(in_proce
     meta = json.loads((folder / "artifacts/native/synthloop.json").read_text())
     assert meta["estimator"]["format"] == "xgboost-ubj" and meta["classes"] == ["barbera", "barolo", "grignolino"]
 
+    # MLflow's own loader (what `mlflow models serve` runs) adds registered_model_meta to the stored folder; the
+    # model stays loadable by synthloop, and it predicts the same.
+    import mlflow.pyfunc
+
+    served = mlflow.pyfunc.load_model("models:/synthloop-model/1").predict(frame.drop(columns="target").head(20))
+    assert (folder / "registered_model_meta").exists()
+
     # New rows as a user has them: the CSV without its label column, columns in another order.
     new = frame.drop(columns="target").iloc[:, ::-1]
     new.to_csv(in_process / "new.csv", index=False)
@@ -54,6 +62,7 @@ def test_predict_scores_new_rows_and_refuses_a_changed_or_foreign_model(in_proce
     assert list(out.columns[:len(new.columns)]) == list(new.columns)
     assert {"proba_barbera", "proba_barolo", "proba_grignolino"} <= set(out.columns)
     assert (out["prediction"] == frame["target"]).mean() > 0.85
+    assert list(np.asarray(served).ravel()) == list(out["prediction"].head(20))
     proba = out[["proba_barbera", "proba_barolo", "proba_grignolino"]].to_numpy()
     assert abs(proba.sum(axis=1) - 1).max() < 1e-5
     assert (out["prediction"] == pd.Series(["barbera", "barolo", "grignolino"])[proba.argmax(axis=1)].to_numpy()).all()
