@@ -59,7 +59,8 @@ def save(name: str, payload: dict[str, Any]) -> Path:
 
 
 def make_table(path: Path, rows: int, columns: int, seed: int = 0) -> Path:
-    """A binary classification table of `rows` × `columns` numeric features plus `y`, as Parquet."""
+    """A binary classification table of `rows` × `columns` numeric features plus `y`, as Parquet (or as CSV
+    when `path` ends in .csv; the same rows)."""
     if path.exists():
         return path
     import numpy as np
@@ -72,7 +73,10 @@ def make_table(path: Path, rows: int, columns: int, seed: int = 0) -> Path:
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(columns)])
     frame["y"] = np.where(logit > 0, "yes", "no")
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
     return path
 
 

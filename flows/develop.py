@@ -23,7 +23,8 @@ from synthloop.loop import LoopState, bound, labels_bought, row_price
 from synthloop.types import Decision
 from synthloop.tasks import cache
 from synthloop.tasks.annotate import annotate_rows, human_labels, reannotate_rows
-from synthloop.tasks.collect import assess_synthetic, collect_data, collect_pretrain_data, select_pool_rows, synthesize_rows
+from synthloop.tasks.collect import (assess_synthetic, choose_generator, collect_data, collect_pretrain_data,
+                                     select_pool_rows, synthesize_rows)
 from synthloop.tasks.evaluate import evaluate_on_holdout
 from synthloop.tasks.train import pretrain_model, train_model
 from synthloop.tasks.validate import validate_model
@@ -126,7 +127,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                         max_depth=cfg.model.max_depth, early_stopping_rounds=cfg.model.early_stopping_rounds,
                         extra=cfg.model.params)
     state = LoopState(labelled=collected.train, target=schema.target,
-                      origin=np.full(len(collected.train), "real", dtype=object), pool=collected.pool, spec=spec,
+                      origin=np.array(["real"], dtype=object).repeat(len(collected.train)), pool=collected.pool, spec=spec,
                       tried_families={family}, val=collected.val)
     ledger = Ledger(cfg.annotation.budget)
     state.book, state.label_dir = _label_book(cfg, collected, tracker, flow_run_id)
@@ -155,10 +156,12 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         data = state.training_set(schema)
         init = state.pretrained if state.spec.family == state.pretrained_family else None
         trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed, init_model=init)
-        if state.synthetic_report and state.synthetic is not None:
-            tracker.log_metrics(child, {f"synth_{k}": v for k, v in state.synthetic_report.items()})
-            tracker.log_params(child, {"synthetic.generator": cfg.synthetic.generator,
-                                       "synthetic.ratio": cfg.synthetic.ratio})
+        if state.synthetic is not None and state.synthetic_choice is not None:
+            generator, evidence = state.synthetic_choice
+            tracker.log_metrics(child, {f"synth_{k}": v for k, v in (state.synthetic_report or {}).items()})
+            tracker.log_metrics(child, {f"synth_choice_{k}": v for k, v in evidence.items()})
+            tracker.log_params(child, {"synthetic.generator": generator, "synthetic.generator_setting":
+                                       cfg.synthetic.generator, "synthetic.ratio": cfg.synthetic.ratio})
         # On the last iteration a new label audit runs only to show what a re-annotation did: nothing follows that
         # could act on its flags (a still valid earlier audit costs nothing and is kept).
         last, previous_audit = it >= cfg.loop.max_iterations, state.previous_audit()
@@ -280,10 +283,16 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
         _reannotate(state, cfg, schema, ledger, it, seed, retry, say)
     elif decision.action == "add_synthetic":
         balance = bool(decision.evidence.get("rebalance"))
-        X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed, balance)
-        state.synthetic = (X_syn, y_syn)
-        ledger.book(f"synthetic:{cfg.synthetic.generator}", it, len(X_syn), 0.0, kind="synthetic")
-        say(f"  collect: {len(X_syn)} synthetic rows from a {cfg.synthetic.generator} fitted to "
+        generator, evidence = choose_generator(state.labelled, schema, cfg.synthetic, it, threads, seed)
+        X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed, balance, generator)
+        state.synthetic, state.synthetic_choice = (X_syn, y_syn), (generator, evidence)
+        ledger.book(f"synthetic:{generator}", it, len(X_syn), 0.0, kind="synthetic")
+        if evidence:
+            say(f"  synthetic: chose {generator} by {int(evidence['cv_folds'])}-fold cross-validation on train "
+                "(real + synthetic: " + ", ".join(f"{k.removeprefix('cv_').removesuffix('_augmented')} "
+                                                  f"{v:.3f}" for k, v in evidence.items() if k.endswith("_augmented"))
+                + f"; real only {evidence['cv_real']:.3f})")
+        say(f"  collect: {len(X_syn)} synthetic rows from a {generator} fitted to "
             f"{len(state.labelled)} real train rows (train only)")
         if cfg.synthetic.report:
             state.synthetic_report = assess_synthetic(state.labelled, X_syn, y_syn, state.val, schema, it, threads,

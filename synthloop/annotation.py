@@ -608,6 +608,7 @@ def out_of_fold_proba(
         proba = np.asarray(model.predict_proba(X_test))
         fitted_classes = np.asarray(getattr(model, "classes_", np.unique(y[train_idx]))).astype(int)
         out[np.ix_(test_idx, fitted_classes)] = proba
+        del model, X_train, X_test  # not alive beside the next fold's copies
     return out
 
 

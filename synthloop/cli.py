@@ -227,12 +227,33 @@ def no_heartbeats():
     return temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
+def _import_while_waiting() -> None:
+    """Load what every run needs later (MLflow, the model files' formats, the plots) while a Prefect server that
+    was just started gets ready: the wait is otherwise idle."""
+    import importlib
+
+    for name in ("mlflow", "mlflow.pyfunc", "xgboost", "skops.io", "matplotlib"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # the stage that needs it reports any problem
+            pass
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # what synthloop.plots draws with
+        importlib.import_module("matplotlib.pyplot")
+    except Exception:
+        pass
+
+
 def _prefect_ready(prefect) -> None:
     """Say which Prefect server the run uses; wait for a local one still starting (or fall back to a temporary one)."""
     import os
 
     from synthloop.ui import ServerError
 
+    if prefect.server is not None and prefect.server.started:
+        _import_while_waiting()
     try:
         prefect.ready()
     except ServerError as exc:

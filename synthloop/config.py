@@ -165,9 +165,14 @@ class AnnotationConfig(_Section):
 
 
 class SyntheticConfig(_Section):
-    """Synthetic rows fitted to the real train split; they go into train only."""
+    """Synthetic rows fitted to the real train split; they go into train only.
 
-    generator: Literal["copula", "smote"] = "copula"
+    `generator: auto` (the default) chooses between `copula`, `smote` and `cart` each time synthetic rows are made,
+    by 3-fold cross-validation on the real train rows (never validation): the generator whose rows, added to the
+    real ones, score best on the held-out folds. The choice and its figures are recorded on the iteration's run.
+    """
+
+    generator: Literal["auto", "copula", "smote", "cart"] = "auto"
     ratio: float = Field(1.0, gt=0.0, le=20.0)
     report: bool = True
 

@@ -222,7 +222,7 @@ def label_audit(schema, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_v
     from threadpoolctl import threadpool_limits
 
     from synthloop.annotation import find_label_issues, out_of_fold_proba
-    from synthloop.models import build_preprocessor
+    from synthloop.models import build_preprocessor, lean_imputers
 
     n = len(y)
     if n < AUDIT_MIN_ROWS:
@@ -234,7 +234,11 @@ def label_audit(schema, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_v
     k = len(schema.classes)
 
     def cheap():
-        return make_pipeline(build_preprocessor(schema, "linear"), LogisticRegression(C=0.1, max_iter=500))
+        pre = lean_imputers(build_preprocessor(schema, "linear"))
+        if any(name == "num" for name, _, _ in pre.transformers):
+            # the scaler's input is the imputer's fresh output: scaled in place, not copied once more
+            pre.set_params(num__standardscaler__copy=False)
+        return make_pipeline(pre, LogisticRegression(C=0.1, max_iter=500))
 
     with threadpool_limits(limits=threads):
         proba = out_of_fold_proba(X, y, cheap, n_splits=5, random_state=seed, n_classes=k)

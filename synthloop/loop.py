@@ -31,6 +31,7 @@ class LoopState:
     spec: Any
     synthetic: tuple[pd.DataFrame, pd.Series] | None = None
     synthetic_report: dict[str, float] | None = None
+    synthetic_choice: tuple[str, dict[str, float]] | None = None  # the generator used and the evidence of its choice
     pretrained: Any = None
     pretrained_family: str | None = None
     val: pd.DataFrame | None = None
@@ -69,7 +70,7 @@ class LoopState:
             X_syn, y_syn = self.synthetic
             X = pd.concat([X, X_syn], ignore_index=True)
             y = np.concatenate([y, encode_target(y_syn, schema)])
-            origin = np.concatenate([origin, np.full(len(X_syn), "synthetic", dtype=object)])
+            origin = np.concatenate([origin, np.array(["synthetic"], dtype=object).repeat(len(X_syn))])
         else:
             X = X.reset_index(drop=True)
         return TrainingSet(X, y, origin)

@@ -83,6 +83,36 @@ def _as_object(frame: pd.DataFrame) -> np.ndarray:
     return frame.astype(object).where(frame.notna(), "__missing__").to_numpy()
 
 
+class ColumnwiseMedianImputer(SimpleImputer):
+    """`SimpleImputer` whose median strategy takes the medians of float columns one column at a time.
+
+    The statistics are the same numbers (`numpy.ma.median` of each column, as `SimpleImputer` takes over all
+    columns at once), but the fit holds one column's sorted copy, not a sorted, masked copy of every row
+    (4-5 times the rows' own size at 500k rows).
+    """
+
+    def _dense_fit(self, X, strategy, missing_values, fill_value):
+        if strategy != "median" or X.dtype.kind != "f" or not (isinstance(missing_values, float)
+                                                               and np.isnan(missing_values)):
+            return super()._dense_fit(X, strategy, missing_values, fill_value)
+        missing = np.isnan(X)
+        self._fit_indicator(missing)
+        median = np.empty(X.shape[1])
+        for j in range(X.shape[1]):
+            m = np.ma.median(np.ma.masked_array(X[:, j], mask=missing[:, j]))
+            median[j] = (0 if self.keep_empty_features else np.nan) if m is np.ma.masked else float(m)
+        return median
+
+
+def lean_imputers(pre: ColumnTransformer) -> ColumnTransformer:
+    """`pre` with the median imputer of its numeric part (a linear preprocessor's) taking medians column-wise."""
+    for name, step, _ in pre.transformers:
+        if name == "num" and isinstance(step, Pipeline) and "simpleimputer" in step.named_steps:
+            imputer = step.named_steps["simpleimputer"]
+            pre.set_params(num__simpleimputer=ColumnwiseMedianImputer(**imputer.get_params()))
+    return pre
+
+
 def build_preprocessor(schema: Schema, family: str, *, native_categorical: bool = False) -> ColumnTransformer:
     """Column-wise preprocessing suited to a family: trees take NaN and ordinal codes; linear models
     take imputed, scaled numbers and one-hot categories. With `native_categorical` a category never seen in
@@ -252,6 +282,8 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
     curves: dict[str, list[float]] = {}
     rounds = best = None
     if spec.family == "xgboost":
+        # xgboost stores every value as float32: given float32 rows it fits the same trees without its own copy
+        Xt = np.ascontiguousarray(Xt, dtype=np.float32)
         stop = None
         if holdout_stopping and spec.params.get("early_stopping_rounds") and len(y) >= HOLDOUT_STOPPING_MIN_ROWS:
             fit_rows, stop_rows = _stopping_holdout(y, schema.task, seed)

@@ -106,13 +106,16 @@ def split_frame(frame: pd.DataFrame, schema: Schema, *, val_fraction: float, tes
             raise DataError(f"{source_name}: column '{schema.target}' has {k} classes but the test split would hold "
                             f"{n_test} rows and validation {n_val}; every class needs a row in each (add rows or "
                             "raise data.val_fraction / data.test_fraction)")
+    # The splits are drawn as row positions (the same draws as splitting the frame itself) and each row is copied
+    # once, into its split: no intermediate train+validation frame.
     try:
-        rest, test = train_test_split(frame, test_size=n_test, random_state=seed, stratify=_strata(y, schema.task))
+        rest, test = train_test_split(np.arange(n), test_size=n_test, random_state=seed,
+                                      stratify=_strata(y, schema.task))
         train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1,
-                                      stratify=_strata(rest[schema.target], schema.task))
+                                      stratify=_strata(y.iloc[rest], schema.task))
     except ValueError as exc:
         raise DataError(f"{source_name}: column '{schema.target}' cannot be split with stratification: {exc}") from None
-    return train, val, SealedTest(test)
+    return frame.iloc[train], frame.iloc[val], SealedTest(frame.iloc[test])
 
 
 def labelled_subset(train: pd.DataFrame, schema: Schema, n_labelled: int, seed: int) -> tuple[pd.DataFrame, LabelPool]:

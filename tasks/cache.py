@@ -12,11 +12,15 @@ Caching: a stage's result is persisted (Prefect result storage; the `synthloop` 
   retrain) always reads its sources anew;
 * the task's source (Prefect's ``TASK_SOURCE``: a changed stage is recomputed), its name, and a digest of
   the project's code (`code_digest`: after an upgrade or a fix in a library module such as
-  ``synthloop/data.py``, a resumed run recomputes rather than reuse what the old code made);
+  ``synthloop/data/load.py``, a resumed run recomputes rather than reuse what the old code made);
 * cheap digests of the inputs (Prefect's ``INPUTS`` would JSON-encode or pickle whole frames; here
   frames and arrays are hashed with ``pandas.util.hash_pandas_object`` / raw bytes, config sections
   by their JSON, models by their pickle); for the collect stage also the source file's size and
   modification time.
+
+A result is pickled straight into a file of its scope's folder (`FilePickle`), and Prefect's record of it
+holds only that file's name: Prefect's own pickle serializer would hold the pickle, its base64 and the JSON
+record in memory at once, about five times the collected frames.
 
 Results of a run that finished are deleted (its scope is never resumed).
 """
@@ -35,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import TASK_SOURCE, CachePolicy
+from prefect.serializers import Serializer
+from pydantic import Field
 
 _SCOPE: contextvars.ContextVar[str | None] = contextvars.ContextVar("synthloop_cache_scope", default=None)
 
@@ -169,3 +175,38 @@ class StageCache(CachePolicy):
 
 STAGE_CACHE = StageCache()
 COLLECT_CACHE = StageCache(fingerprint_input="cfg")
+
+
+class FilePickle(Serializer):
+    """A Prefect result serializer that streams the pickle to a file next to the record and records its name.
+
+    The file lives in the folder of the current resume scope, so `discard_scope` deletes it with the records.
+    """
+
+    type: str = Field(default="synthloop-file-pickle", frozen=True)
+
+    def dumps(self, obj: Any) -> bytes:
+        import json
+        import uuid
+
+        import cloudpickle
+
+        scope = _SCOPE.get()
+        name = f"{f'scope-{scope}' if scope else 'unscoped'}/{uuid.uuid4().hex}.pickle"
+        path = storage_dir() / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part")
+        with open(part, "wb") as fh:
+            cloudpickle.dump(obj, fh, protocol=5)
+        os.replace(part, path)
+        return json.dumps({"file": name}).encode()
+
+    def loads(self, blob: bytes) -> Any:
+        import json
+        import pickle
+
+        with open(storage_dir() / json.loads(blob)["file"], "rb") as fh:
+            return pickle.load(fh)
+
+
+RESULTS = FilePickle()

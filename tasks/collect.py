@@ -8,13 +8,15 @@ from prefect import task
 
 from synthloop.config import DataConfig, SyntheticConfig
 from synthloop.faults import inject
+from synthloop.memory import release_freed_memory
 from synthloop.splits import LabelPool, frame_digest, labelled_subset, split_frame
 from synthloop.types import Collected, Schema
-from synthloop.tasks.cache import COLLECT_CACHE, STAGE_CACHE, retry_unless_bad_input
+from synthloop.tasks.cache import COLLECT_CACHE, RESULTS, STAGE_CACHE, retry_unless_bad_input
 
 
 @task(name="collect", task_run_name="collect-real-data", retries=3, retry_delay_seconds=[1, 5, 15],
-      retry_condition_fn=retry_unless_bad_input, cache_policy=COLLECT_CACHE, persist_result=True)
+      retry_condition_fn=retry_unless_bad_input, cache_policy=COLLECT_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def collect_data(cfg: DataConfig, seed: int):
     """Load the source, check it, infer the schema and split train / validation / sealed test once.
 
@@ -38,11 +40,14 @@ def collect_data(cfg: DataConfig, seed: int):
     schema, notes = data.infer_schema(raw, target, task=cfg.task, column_types=cfg.column_types,
                                       drop=cfg.drop_columns)
     frame, prep_notes = data.prepare_frame(raw, schema)
+    del raw  # the prepared frame holds what is needed; the loaded table need not live through the split
     notes = list(notes) + list(prep_notes)
     if schema.task == "classification":
         data.check_frame(frame, target, source_name=source_name, task="classification")
     train, val, sealed = split_frame(frame, schema, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                                      seed=seed, source_name=source_name)
+    n_rows = len(frame)
+    del frame
     n_labelled = len(train)
     initial = cfg.initial_labelled
     if initial is None and cfg.strategy == "from_scratch":
@@ -52,16 +57,18 @@ def collect_data(cfg: DataConfig, seed: int):
         n_labelled = max(n_labelled, len(schema.classes or ()) * 2, 2)
     labelled, pool = labelled_subset(train, schema, n_labelled, seed)
     lineage = {
-        "source": source_name, "strategy": cfg.strategy, "rows": len(frame), "columns": len(schema.kinds), "task": schema.task,
+        "source": source_name, "strategy": cfg.strategy, "rows": n_rows, "columns": len(schema.kinds), "task": schema.task,
         "target": target, "train_rows": len(labelled), "pool_rows": len(pool), "val_rows": len(val),
         "test_rows": sealed.n_rows, "train_digest": frame_digest(labelled), "val_digest": frame_digest(val),
         "test_digest": sealed.digest, "dropped": schema.dropped,
     }
+    release_freed_memory()  # the loaded table, its parser's chunks and the prepared frame are gone
     return Collected(schema, labelled, val, pool, lineage, tuple(notes)), sealed
 
 
 @task(name="collect-pool", task_run_name="collect-pool-rows-it{iteration}", retries=3, retry_delay_seconds=[1, 5, 15],
-      retry_condition_fn=retry_unless_bad_input, cache_policy=STAGE_CACHE, persist_result=True)
+      retry_condition_fn=retry_unless_bad_input, cache_policy=STAGE_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: int, seed: int) -> pd.Index:
     """Choose which pool rows to buy labels for.
 
@@ -88,9 +95,37 @@ def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: i
     return pool.features.index[np.asarray(chosen, dtype=int)]
 
 
-@task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True)
+@task(name="choose-generator", task_run_name="choose-generator-it{iteration}", cache_policy=STAGE_CACHE,
+      persist_result=True, result_serializer=RESULTS)
+def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, threads: int,
+                     seed: int) -> tuple[str, dict[str, float]]:
+    """The generator to use: the configured one, or for "auto" the one with the best utility on train.
+
+    Args:
+        train: Real labelled train rows (features + target); validation is never used for the choice.
+        schema: Column kinds and task.
+        cfg: The synthetic section (`generator`, `ratio`).
+        iteration: Loop iteration.
+        threads: Threads the utility models may use.
+        seed: Base seed.
+    Returns:
+        The generator's name and the evidence of the choice (cross-validated scores; empty when configured).
+    """
+    if cfg.generator != "auto":
+        return cfg.generator, {}
+    from threadpoolctl import threadpool_limits
+
+    from synthloop.synth import select_generator
+
+    with threadpool_limits(threads):
+        return select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
+                                ratio=cfg.ratio, random_state=seed + iteration)
+
+
+@task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, seed: int,
-                    balance: bool = False):
+                    balance: bool = False, generator: str | None = None):
     """Fit a generator to the real train rows and sample synthetic rows (labels exact and free).
 
     Args:
@@ -100,12 +135,15 @@ def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, i
         iteration: Loop iteration.
         seed: Base seed.
         balance: Sample classes in equal shares (to lift a class the model misses), not in observed shares.
+        generator: The generator to fit (what `choose_generator` returned); None takes `cfg.generator`, and
+            "auto" there falls back to "cart".
     Returns:
         Synthetic features and their target as a Series.
     """
     from synthloop.synth import make_generator
 
-    gen = make_generator(cfg.generator, schema.kinds, random_state=seed + iteration)
+    name = generator or cfg.generator
+    gen = make_generator("cart" if name == "auto" else name, schema.kinds, random_state=seed + iteration)
     gen.fit(train[schema.features], train[schema.target], task=schema.task)
     n = max(1, int(round(cfg.ratio * len(train))))
     weights = "balanced" if balance and schema.task == "classification" else None
@@ -155,11 +193,15 @@ def collect_pretrain_data(cfg: DataConfig, synthetic: SyntheticConfig, train: pd
     """
     from synthloop import data
     from synthloop.errors import ConfigError, DataError
-    from synthloop.synth import make_generator
+    from synthloop.synth import make_generator, select_generator
 
     source = cfg.pretrain_source or "synthetic"
     if source == "synthetic":
-        gen = make_generator(synthetic.generator, schema.kinds, random_state=seed)
+        name = synthetic.generator
+        if name == "auto":
+            name, _ = select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
+                                       random_state=seed)
+        gen = make_generator(name, schema.kinds, random_state=seed)
         gen.fit(train[schema.features], train[schema.target], task=schema.task)
         X, y = gen.sample(cfg.pretrain_rows, random_state=seed)
         return X[schema.features], pd.Series(np.asarray(y), name=schema.target)

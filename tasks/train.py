@@ -8,12 +8,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from synthloop.faults import inject
+from synthloop.memory import release_freed_memory
 from synthloop.models import ModelSpec, fit_model
 from synthloop.types import Schema, Trained, TrainingSet
-from synthloop.tasks.cache import STAGE_CACHE
+from synthloop.tasks.cache import RESULTS, STAGE_CACHE
 
 
-@task(name="train", task_run_name="train-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True)
+@task(name="train", task_run_name="train-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.DataFrame, y_val: np.ndarray,
                 iteration: int, threads: int, seed: int, init_model=None) -> Trained:
     """Fit the design on the training set, recording training and validation loss per round.
@@ -35,6 +37,7 @@ def train_model(data: TrainingSet, spec: ModelSpec, schema: Schema, X_val: pd.Da
     fitted = fit_model(spec, schema, data.X, data.y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
                        holdout_stopping=True,
                        init_model=init_model)
+    release_freed_memory()  # the transformed rows and xgboost's own buffers of the fit
     return Trained(spec, fitted.pipeline, fitted.curves, fitted.rounds, fitted.best_round, fitted.fit_seconds,
                    data.n_real, data.n_synthetic)
 

@@ -46,7 +46,8 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
     val_pred, val_proba = predict(trained.pipeline, X_val, schema.task)
     metrics = compute_metrics(schema.task, y_val, val_pred, val_proba, n_classes)
     real = np.char.startswith(data.origin.astype(str), "real")
-    tr_pred, tr_proba = predict(trained.pipeline, data.X[real], schema.task)
+    X_real = data.X if real.all() else data.X[real]  # no copy of the training rows when all are real
+    tr_pred, tr_proba = predict(trained.pipeline, X_real, schema.task)
     train_metrics = compute_metrics(schema.task, data.y[real], tr_pred, tr_proba, n_classes)
     baseline = baseline_metrics(schema.task, data.y[real], y_val, n_classes)
     metric = goal_metric(goal, schema.task)
@@ -67,8 +68,10 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         diagnosis["label_audit"] = previous_audit
     elif audit is not None and audit.audit:
         from synthloop.labelling import label_audit
+        from synthloop.memory import release_freed_memory
 
-        diagnosis["label_audit"] = label_audit(schema, data.X[real], data.y[real], X_val, y_val,
+        release_freed_memory()  # the learning curve's fit, before the audit's folds
+        diagnosis["label_audit"] = label_audit(schema, X_real, data.y[real], X_val, y_val,
                                                noise_threshold=audit.audit_noise_threshold, threads=threads,
                                                seed=seed, scorer=scorer)
     return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis, len(y_val), losses)

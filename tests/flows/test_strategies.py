@@ -11,6 +11,7 @@ from synthloop.flows.develop import develop
 from synthloop.config import Config
 from synthloop.modelstore import load_model
 from synthloop.splits import SealedTest
+from synthloop.synth import GENERATORS
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -36,6 +37,13 @@ def test_synthetic_rows_go_to_train_only_and_get_a_quality_report(mlflow_uri, cl
                 "synth_privacy_exact_copies"):
         assert key in second.data.metrics
     assert second.data.metrics["synth_fidelity_column_shapes"] > 0.8
+    # synthetic.generator: auto (the default) chose by cross-validation on train, and the run says what and why
+    chosen = second.data.params["synthetic.generator"]
+    assert second.data.params["synthetic.generator_setting"] == "auto" and chosen in GENERATORS
+    cv = {name: second.data.metrics[f"synth_choice_cv_{name}_augmented"] for name in GENERATORS}
+    assert cv[chosen] >= max(cv.values()) - 0.002
+    assert second.data.metrics["synth_choice_cv_folds"] == 3 and "synth_choice_cv_real" in second.data.metrics
+    assert second.data.metrics["synth_privacy_exact_copies"] == 0 and "synth_privacy_dcr_floor" in second.data.metrics
     parent = client.get_run(summary["mlflow_run_id"])
     # validation and test stay the real rows split off at the start
     assert parent.data.params["data.val_rows"] == "80" and parent.data.params["data.test_rows"] == "80"

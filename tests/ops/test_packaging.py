@@ -17,7 +17,7 @@ def test_the_wheel_installs_only_the_synthloop_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"synthloop", wheel.name.split("-py")[0] + ".dist-info"}
     assert {"synthloop/tasks/cache.py", "synthloop/flows/develop.py", "synthloop/deployments/serve.py",
-            "synthloop/deployments/prefect.yaml"} <= set(names)
+            "synthloop/deployments/prefect.yaml", "synthloop/synth/cart.py", "synthloop/synth/privacy.py"} <= set(names)
 
 
 def test_a_users_own_tasks_and_flows_modules_do_not_collide_with_the_flow(tmp_path):

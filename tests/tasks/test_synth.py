@@ -1,4 +1,5 @@
-"""Synthetic data: copula and SMOTE generators, the simulator and the quality report."""
+"""Synthetic data: copula, SMOTE and CART generators, the row guard, the choice between them, the simulator and
+the quality report."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
-from synthloop.synth import GaussianCopula, SmoteSampler, make_generator, quality_report, simulate
+from synthloop.synth import (
+    GENERATORS, CartSynthesizer, GaussianCopula, SmoteSampler, make_generator, quality_report, select_generator,
+    simulate,
+)
+from synthloop.synth.privacy import _nearest, _privacy_matrix
 
 FIDELITY_FLOOR = 0.9
 
@@ -269,7 +274,7 @@ def test_simulate_regression_and_bad_arguments():
         simulate("clustering", 100)
 
 
-@pytest.mark.parametrize("name", ["copula", "smote"])
+@pytest.mark.parametrize("name", GENERATORS)
 def test_generators_are_reproducible_with_a_seed(mixed, name):
     X, y, kinds = mixed
     X, y = X.iloc[:500], y.iloc[:500]
@@ -289,11 +294,11 @@ def test_simulate_is_reproducible():
 
 
 def test_make_generator_rejects_unknown_names():
-    with pytest.raises(ValueError, match="copula, smote"):
+    with pytest.raises(ValueError, match="copula, smote, cart"):
         make_generator("gan", {"a": "numeric"})
 
 
-@pytest.mark.parametrize("name", ["copula", "smote"])
+@pytest.mark.parametrize("name", GENERATORS)
 def test_generators_follow_the_estimator_contract(name):
     gen = make_generator(name, {"a": "numeric"}, random_state=1)
     assert clone(gen).get_params() == gen.get_params()
@@ -353,3 +358,152 @@ def test_quality_report_accepts_a_model_factory():
                             val_X=X[200:], val_y=y[200:], model_factory=LinearRegression)
     assert report["utility_real"] == pytest.approx(report["utility_synthetic"])
     assert report["utility_real"] > 0.95
+
+
+# ---- what every generator keeps ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def discrete_table(mixed) -> tuple[pd.DataFrame, pd.Series, dict[str, str]]:
+    """The mixed table plus a 7-level numeric column (rooms) and a rare class (12 %)."""
+    X, y, kinds = mixed
+    rng = np.random.default_rng(5)
+    rooms = np.clip(np.round(3 + 1.2 * X["x"].to_numpy() + rng.normal(size=len(X))), 1, 7)
+    rooms[rng.random(len(X)) < 0.08] = np.nan
+    y = pd.Series(np.where(X["x"] > 1.2, "rare", y), name="label")
+    return X.assign(rooms=rooms), y, {**kinds, "rooms": "numeric"}
+
+
+@pytest.fixture(scope="module", params=GENERATORS)
+def fitted_sample(request, discrete_table):
+    X, y, kinds = discrete_table
+    gen = make_generator(request.param, kinds, random_state=3).fit(X, y, task="classification")
+    return request.param, gen, gen.sample(len(X))
+
+
+def test_every_generator_keeps_levels_support_and_missing_rates(discrete_table, fitted_sample):
+    X, _, _ = discrete_table
+    name, _, (Xs, _) = fitted_sample
+    assert set(Xs["city"].dropna()) == set(X["city"].dropna()), name
+    assert set(Xs["member"].dropna()) == {0.0, 1.0}, name
+    # SMOTE used to put rooms between its parents' values (3.4 rooms); a discrete column keeps its support.
+    assert set(Xs["rooms"].dropna()) <= set(X["rooms"].dropna()), name
+    np.testing.assert_allclose(Xs.isna().mean().to_numpy(), X.isna().mean().to_numpy(), atol=0.03, err_msg=name)
+
+
+def test_every_generator_keeps_class_shares_and_can_rebalance(discrete_table, fitted_sample):
+    _, y, _ = discrete_table
+    name, gen, (_, ys) = fitted_sample
+    real = y.value_counts(normalize=True)
+    np.testing.assert_allclose(ys.value_counts(normalize=True)[real.index].to_numpy(), real.to_numpy(), atol=0.01,
+                               err_msg=name)
+    _, balanced = gen.sample(900, class_weights="balanced", random_state=1)
+    assert balanced.value_counts().min() >= 0.95 * 300, name
+
+
+def test_no_generator_emits_exact_copies_or_rows_below_the_distance_floor(discrete_table, fitted_sample):
+    X, y, kinds = discrete_table
+    name, gen, (Xs, ys) = fitted_sample
+    report = quality_report(X, y, Xs, ys, kinds, "classification")
+    assert report["privacy_exact_copies"] == 0, name
+    assert report["privacy_dcr_floor"] > 0 and report["privacy_below_floor"] <= 0.01, name
+    # Brute force, independent of the guard's tree: every row keeps the floor the guard set from the real rows.
+    real_m, synth_m = _privacy_matrix([X[list(kinds)], Xs], kinds)
+    assert gen.guard_.distance > 0
+    assert _nearest(real_m, synth_m)[0].min() >= gen.guard_.distance, name
+
+
+def test_smote_rows_near_their_parents_are_redrawn(discrete_table):
+    X, y, kinds = discrete_table
+    free = SmoteSampler(kinds, dcr_floor=0.0, random_state=0).fit(X, y).sample(2000)
+    kept = SmoteSampler(kinds, random_state=0).fit(X, y).sample(2000)
+    below_free = quality_report(X, y, *free, kinds, "classification")["privacy_below_floor"]
+    below_kept = quality_report(X, y, *kept, kinds, "classification")["privacy_below_floor"]
+    assert below_free > 0.05 and below_kept <= 0.01
+
+
+def test_a_table_with_no_room_for_new_rows_gets_fewer_rows_not_copies():
+    X = pd.DataFrame({"a": np.tile([0.0, 1.0], 200), "b": np.repeat(["p", "q"], 200)})
+    y = pd.Series(np.tile([0, 1], 200))
+    kinds = {"a": "boolean", "b": "categorical"}
+    for name in GENERATORS:
+        Xs, ys = make_generator(name, kinds, random_state=0).fit(X, y).sample(100)
+        assert len(Xs) == 0 and len(ys) == 0, name  # every combination of a and b is a real row
+    report = quality_report(X, y, Xs, ys, kinds, "classification", val_X=X, val_y=y)
+    assert np.isnan(report["utility_synthetic"]) and report["privacy_exact_copies"] == 0
+
+
+# ---- sequential CART -------------------------------------------------------------------------
+
+
+def _nonlinear(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """A target a Gaussian copula cannot carry: a sine, a sign interaction and a threshold."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.uniform(-1, 1, size=(n, 4)), columns=list("abcd"))
+    y = 2 * np.sin(3 * X["a"]) + 2 * np.where(X["b"] > 0, X["c"], -X["c"]) + (X["d"] > 0.5) + 0.1 * rng.normal(size=n)
+    return X, pd.Series(y, name="y")
+
+
+def test_cart_carries_a_nonlinear_relation_the_copula_misses():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.metrics import r2_score
+
+    X, y = _nonlinear(2500, 0)
+    X_test, y_test = _nonlinear(1000, 1)
+    kinds = _numeric_kinds(X)
+
+    def r2(Xt, yt):
+        return r2_score(y_test, HistGradientBoostingRegressor(max_iter=100, random_state=0).fit(Xt, yt).predict(X_test))
+
+    real = r2(X, y)
+    cart = r2(*CartSynthesizer(kinds, random_state=0).fit(X, y, task="regression").sample(len(X)))
+    copula = r2(*GaussianCopula(kinds, random_state=0).fit(X, y, task="regression").sample(len(X)))
+    assert real > 0.95
+    assert cart >= real - 0.12, (cart, real)
+    assert copula < 0.6 and cart > copula + 0.3, (cart, copula)
+
+
+def test_cart_keeps_ranges_integers_and_day_granular_dates(mixed):
+    X, y, kinds = mixed
+    Xs, ys = CartSynthesizer(kinds, random_state=0).fit(X, y).sample(len(X))
+    assert (Xs.dtypes == X.dtypes).all() and ys.dtype == y.dtype
+    for col in ("x", "x2", "age", "joined"):
+        assert X[col].min() <= Xs[col].min() and Xs[col].max() <= X[col].max()
+    assert (Xs["age"].dropna() == np.round(Xs["age"].dropna())).all()
+    assert (Xs["joined"].dropna() == Xs["joined"].dropna().dt.normalize()).all()
+    # features drawn after the label depend on it as in the real rows
+    real_gap = X.loc[y == "yes", "x"].mean() - X.loc[y == "no", "x"].mean()
+    synth_gap = Xs.loc[ys == "yes", "x"].mean() - Xs.loc[ys == "no", "x"].mean()
+    assert synth_gap == pytest.approx(real_gap, rel=0.15)
+
+
+def test_cart_models_features_alone_and_rejects_class_weights_without_classes(mixed):
+    X, _, kinds = mixed
+    gen = CartSynthesizer(kinds, random_state=0).fit(X)
+    Xs, ys = gen.sample(200)
+    assert ys is None and len(Xs) == 200
+    with pytest.raises(ValueError, match="class_weights"):
+        gen.sample(10, class_weights="balanced")
+
+
+# ---- choosing a generator --------------------------------------------------------------------
+
+
+def test_select_generator_prefers_rows_that_carry_the_relation():
+    X, y = _nonlinear(900, 2)
+    chosen, evidence = select_generator(X, y, _numeric_kinds(X), "regression", random_state=0)
+    assert chosen != "copula"
+    assert evidence["cv_copula_synthetic"] < evidence[f"cv_{chosen}_synthetic"] - 0.2
+    assert evidence["cv_folds"] == 3 and evidence["cv_rows"] == 900
+    for name in GENERATORS:
+        assert {f"cv_{name}_augmented", f"cv_{name}_synthetic", f"cv_{name}_seconds"} <= set(evidence)
+    best = max(evidence[f"cv_{n}_augmented"] for n in GENERATORS)
+    assert evidence[f"cv_{chosen}_augmented"] >= best - 0.002
+
+
+def test_select_generator_on_classes_and_bad_names(mixed):
+    X, y, kinds = mixed
+    chosen, evidence = select_generator(X.iloc[:600], y.iloc[:600], kinds, "classification", random_state=0)
+    assert chosen in GENERATORS and 0.5 < evidence["cv_real"] <= 1.0
+    with pytest.raises(ValueError, match="Unknown generators"):
+        select_generator(X, y, kinds, "classification", candidates=("gan",))
