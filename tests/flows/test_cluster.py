@@ -55,7 +55,7 @@ def _config(source: Path, address: str, **extra):
     from synthloop.config import Config
 
     overrides = {"data.source": str(source), "data.target": "churned", "dask.mode": "cluster", "dask.address": address,
-                 "dask.sample_rows": 2000, "model.n_estimators": 40, "loop.max_iterations": 3,
+                 "dask.sample_rows": 2000, "model.n_estimators": 25, "loop.max_iterations": 3,
                  "goal.metric": "accuracy", "goal.threshold": 0.99, **extra}
     return Config.load(None, overrides)
 
