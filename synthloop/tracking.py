@@ -101,6 +101,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _raw_rows_signature(signature, kinds: dict[str, str]):
+    """The signature with the input columns as a user's rows hold them: numeric columns as numbers, the others
+    (yes/no flags, categories, dates as text or as dates) as whatever the file holds.
+
+    The model prepares raw rows itself (`synthloop.modelstore.LoadedModel.prepare`), as `synthloop predict` does; a
+    signature read off prepared rows would make MLflow refuse raw ones (a yes/no column typed as double).
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    if signature.inputs is None:
+        return signature
+    cols = [c if kinds.get(c.name) == "numeric" else ColSpec(AnyType(), c.name, required=c.required)
+            for c in signature.inputs.inputs]
+    return ModelSignature(inputs=Schema(cols), outputs=signature.outputs, params=signature.params)
+
+
 class Tracker:
     """One experiment in one MLflow store, addressed by run id."""
 
@@ -302,7 +319,8 @@ class Tracker:
             native = Path(tmp) / modelstore.NATIVE_DIR
             loaded = modelstore.save_native(pipeline, task=task, family=family, classes=classes, kinds=kinds,
                                             directory=native)
-            signature = infer_signature(example, loaded.predict(example), params={"output": "label"})
+            signature = _raw_rows_signature(infer_signature(example, loaded.predict(example),
+                                                            params={"output": "label"}), kinds)
             # Created here, in this experiment: Model.log alone files it under the process's active experiment.
             params = self.client.get_run(run_id).data.params
             created = self.client.create_logged_model(self.experiment_id, name="model", source_run_id=run_id,

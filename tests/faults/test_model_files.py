@@ -28,6 +28,8 @@ def test_predict_scores_new_rows_and_refuses_a_changed_or_foreign_model(in_proce
 
     frame = load_wine(as_frame=True).frame
     frame["target"] = frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    frame["strong"] = np.where(frame["alcohol"] > 13, "yes", "no")  # raw text the model must take as it is
+    frame["cellar"] = np.where(frame["hue"] > 1, "north", "south")
     frame.to_csv(in_process / "wine.csv", index=False)
     rc = main(["run", "--data", "wine.csv", "--target", "target", "--max-iterations", "1", "--threads", "1",
                "--set", "model.n_estimators=30"])
@@ -47,7 +49,8 @@ def test_predict_scores_new_rows_and_refuses_a_changed_or_foreign_model(in_proce
     # model stays loadable by synthloop, and it predicts the same.
     import mlflow.pyfunc
 
-    served = mlflow.pyfunc.load_model("models:/synthloop-model/1").predict(frame.drop(columns="target").head(20))
+    served = mlflow.pyfunc.load_model("models:/synthloop-model/1").predict(
+        pd.read_csv(in_process / "wine.csv").drop(columns="target").head(20))  # raw rows: yes/no as text
     assert (folder / "registered_model_meta").exists()
 
     # New rows as a user has them: the CSV without its label column, columns in another order.
