@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import in_memory_mb, machine, make_table, prefect_server, save  # noqa: E402
-from overhead import run_synthloop  # noqa: E402
+from memory import run_synthloop  # noqa: E402
 
 
 def main() -> None:
