@@ -101,7 +101,7 @@ def _read(source: str, table: str | None, query: str | None):
         if table is not None or query is not None:
             data.load_table(text, table=table, query=query)  # raises: table/query only apply to databases
         return pd.DataFrame(columns=data.read_columns(text)), False
-    return data.load_table(text, table=table, query=query), True
+    return data.load_table(text, table=table, query=query, keep_for_next=True), True
 
 
 def _small_simulation(source: str) -> str:
