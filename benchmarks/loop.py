@@ -58,7 +58,7 @@ def _measure(data: Path, args, info) -> dict:
     apply_defaults()
     cfg = Config.load(None, {"data.source": str(data), "data.target": "y", "model.family": "xgboost",
                              "model.n_estimators": 25, "model.learning_rate": 0.05, "goal.metric": "accuracy",
-                             "goal.threshold": 0.999, "loop.max_iterations": 2, "threads": 1, "tracking.registered_model": None})
+                             "goal.threshold": 0.999, "loop.max_iterations": 3, "threads": 1, "tracking.registered_model": None})
     start = time.perf_counter()
     summary = develop(cfg)
     flow_s = time.perf_counter() - start
