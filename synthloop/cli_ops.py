@@ -523,6 +523,8 @@ def _print_links(tracker, rows: list[dict[str, Any]], compare: bool = False) -> 
     from synthloop import ui
 
     mlflow_base, prefect_base = _ui_bases(tracker.uri)
+    local = ui.local_state() if not prefect_base else None  # the local Prefect server runs started
+    prefect_base = prefect_base or (local["url"] if local and ui.healthy(local["health"], 1.0) else None)
     shown = mlflow_base or MLFLOW_DEFAULT
     print()
     if not mlflow_base:
@@ -539,8 +541,8 @@ def _print_links(tracker, rows: list[dict[str, Any]], compare: bool = False) -> 
             if r["prefect_flow_run_id"]:
                 print(f"Prefect  {r['run_id'][:8]}  {ui.prefect_run_link(prefect_base, r['prefect_flow_run_id'])}")
     else:
-        print("Prefect  flow runs appear at <Prefect UI>/runs once `synthloop ui` runs; each run's flow-run id is in "
-              "`synthloop runs --json`")
+        print("Prefect  flow runs appear at <Prefect UI>/runs once its server runs (`synthloop ui`); each run's "
+              "flow-run id is in `synthloop runs --json`")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
