@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,9 +34,12 @@ class SealedTest:
     """
 
     def __init__(self, frame: pd.DataFrame):
-        self.__frame = frame
-        self.n_rows = len(frame)
+        self._seal(frame, len(frame))
         self.digest = frame_digest(frame)
+
+    def _seal(self, frame: Any, n_rows: int) -> None:
+        self.__frame = frame
+        self.n_rows = n_rows
         self.opened_at: str | None = None
 
     def open(self) -> pd.DataFrame:
