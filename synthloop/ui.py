@@ -216,7 +216,7 @@ class LocalServer:
     def wait(self, timeout: float = 90.0) -> None:
         """Block until the server answers; ServerError (with its log's tail) if it exits or takes too long."""
         deadline = time.monotonic() + timeout
-        while not healthy(self.health_url, 1.0):
+        while not (healthy(self.health_url, 1.0) and self._listening()):
             if not pid_alive(self.pid):
                 raise ServerError(f"the local Prefect server (pid {self.pid}) exited while starting; its log "
                                   f"{self.log} ends with:\n{_tail(self.log)}")
@@ -224,6 +224,23 @@ class LocalServer:
                 raise ServerError(f"the local Prefect server (pid {self.pid}) did not answer within {timeout:.0f}s "
                                   f"(see {self.log})")
             time.sleep(0.1)
+
+
+    def _listening(self) -> bool:
+        """Whether the answer comes from this server's own process: another Prefect server (another
+        `PREFECT_HOME`) can take the port between the check that it is free and this server's bind."""
+        import psutil  # with distributed
+
+        port = int(self.url.rsplit(":", 1)[1])
+        try:
+            proc = psutil.Process(self.pid)
+            procs = [proc, *proc.children(recursive=True)]
+            return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                       for p in procs for c in p.net_connections(kind="tcp"))
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.AccessDenied:  # cannot tell: trust the answer
+            return True
 
 
 def _tail(path: Path, lines: int = 8) -> str:

@@ -83,3 +83,31 @@ def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(
     assert not ui.pid_alive(pid) and not state_file.exists() and not ui.healthy(f"{url}/api/health", 1.0)
     again = _cli(["stop"], project, timeout=60)
     assert again.returncode == 0 and "nothing to stop" in again.stderr, again.stderr
+
+
+def test_a_port_taken_by_another_server_is_not_taken_for_ours(tmp_path, monkeypatch):
+    """Another server answering on the port ours was to bind (a race between two Prefect homes): ours fails to
+    bind, and the wait says so instead of handing the run to the other server."""
+    import http.server
+    import threading
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server = ui.local_server(port=other.server_address[1])
+    try:
+        assert ui.healthy(server.health_url), "the other server answers on the port"
+        with pytest.raises(ui.ServerError, match="exited while starting"):
+            server.wait(180)
+    finally:
+        ui.stop_local_server(server)
+        other.shutdown()
