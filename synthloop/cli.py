@@ -181,6 +181,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from synthloop.flows.develop import develop
 
     _prefect_ready(prefect)
+    if "prefect.context" in sys.modules:  # imported before this run set its API (in a warm runner's fork)
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
     servers = ui.read_state(config.tracking.tracking_uri)  # servers `synthloop ui` started: the run is there live
     with no_heartbeats():
         summary = develop(config)
@@ -198,6 +202,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              prefect.server.url if prefect.server else None))
         if servers:
             print(ui.live_links(servers, summary))
+    if prefect.how == "local" and _ORIGINAL_ENV:  # later runs start warm (synthloop/runner.py)
+        sys.stdout.flush()
+        from synthloop import runner
+
+        pid = runner.start(_ORIGINAL_ENV)
+        if pid:
+            print(f"runner: loading the libraries in the background (pid {pid}): later runs start warm; "
+                  "`synthloop stop` stops it", file=sys.stderr, flush=True)
     return 0
 
 
@@ -302,6 +314,13 @@ def _quiet_logs(verbose: bool) -> None:
 
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "CRITICAL")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")  # read when MLflow is imported
+    if "prefect.logging" in sys.modules:  # configured at import, before this run (in a warm runner's fork)
+        level = os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"]
+        loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
+                                          if isinstance(v, logging.Logger))]
+        for handler in {h for lg in loggers for h in lg.handlers}:
+            if type(handler).__name__ == "PrefectConsoleHandler":
+                handler.setLevel(level)
     if not verbose:
         for name in ("mlflow", "alembic", "distributed"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -415,17 +434,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `synthloop` command: `main`, then exit without the interpreter's teardown.
+    """The `synthloop` command: `main` (in a warm runner when one is ready, see `synthloop.runner`), then exit
+    without the interpreter's teardown."""
+    import os
+
+    rc = None
+    if len(sys.argv) > 1 and sys.argv[1] == "run":
+        from synthloop import runner
+
+        rc = runner.delegate(sys.argv[1:])
+    if rc is None:
+        _ORIGINAL_ENV.update(os.environ)
+        rc = main()
+        finish_process()
+    else:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(rc)
+
+
+#: The environment the command started with, before a run changed it: a runner started at the end gets it.
+_ORIGINAL_ENV: dict[str, str] = {}
+
+
+def finish_process() -> None:
+    """What normal exit does before the module teardown, which is skipped (`os._exit` follows).
 
     Freeing the modules Prefect, MLflow and the ML libraries loaded takes about a second after the work is
     done. Everything that normal exit runs first still runs, in its order: non-daemon threads are joined
-    (Prefect's log and event workers drain there), then the `atexit` handlers; only the module teardown
-    is skipped.
+    (Prefect's log and event workers drain there), then the `atexit` handlers.
     """
-    import os
     import threading
 
-    rc = main()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -436,8 +476,7 @@ def entry() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # anything odd: the ordinary exit
-        sys.exit(rc)
-    os._exit(rc)
+        pass
 
 
 if __name__ == "__main__":

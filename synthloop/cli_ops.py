@@ -222,8 +222,13 @@ def _cmd_stop(args: argparse.Namespace) -> int:
     local = ui.stop_local_server()
     if local:
         stopped.append(f"the local Prefect server {local.url} (pid {local.pid})")
-    print(("stopped " + ", ".join(stopped)) if stopped else "nothing to stop: no local Prefect server or "
-          "`synthloop ui` runs", file=sys.stderr)
+    from synthloop import runner
+
+    warm = runner.stop()
+    if warm:
+        stopped.append(f"the warm runner (pid {warm['pid']})")
+    print(("stopped " + ", ".join(stopped)) if stopped else "nothing to stop: no local Prefect server, warm runner "
+          "or `synthloop ui` runs", file=sys.stderr)
     return 0
 
 

@@ -344,7 +344,9 @@ class PrefectChoice:
             if self.server.started:
                 return (f"prefect: started the local server {self.server.url} (pid {self.server.pid}) in the "
                         "background; later runs reuse it, `synthloop stop` stops it")
-            return f"prefect: local server {self.server.url} (pid {self.server.pid})"
+            warm = os.environ.get("SYNTHLOOP_RUNNER_CHILD")
+            return (f"prefect: local server {self.server.url} (pid {self.server.pid})"
+                    + (f"; libraries already loaded in the warm runner (pid {warm})" if warm else ""))
         if self.how == "temporary":
             return "prefect: a temporary server for this process (SYNTHLOOP_PREFECT_SERVER=temporary)"
         return None

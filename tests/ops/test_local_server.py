@@ -1,5 +1,6 @@
 """The local Prefect server: the first `synthloop run` starts it in the background, later runs reuse it,
-`synthloop stop` stops it; a run refused for bad input starts none.
+`synthloop stop` stops it; a run refused for bad input starts none. The first run also starts the warm runner
+(synthloop/runner.py): the next run goes through it, and `synthloop stop` stops it too.
 
 Real processes, a real `prefect server start` on a temporary Prefect home, a real MLflow store; the server is
 stopped by its PID at teardown whatever happened.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from synthloop import ui
+from synthloop import runner, ui
 
 IRIS = ["run", "--data", "sklearn:iris", "--max-iterations", "1", "--threads", "1", "--model", "xgboost",
         "--set", "model.n_estimators=20", "--json"]
@@ -49,6 +50,23 @@ def project(tmp_path):
     state = tmp_path / "prefect-home" / ui.LOCAL_STATE_FILE
     if state.exists():  # whatever happened, no server outlives the test
         ui.stop_pid(json.loads(state.read_text())["pid"])
+    warm = tmp_path / "prefect-home" / runner.STATE_FILE
+    if warm.exists():
+        ui.stop_pid(json.loads(warm.read_text())["pid"])
+
+
+def _wait_for_runner(project: Path, timeout: float = 240) -> dict:
+    import time
+
+    path = project / "prefect-home" / runner.STATE_FILE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            state = json.loads(path.read_text())
+            if state.get("ready"):
+                return state
+        time.sleep(0.5)
+    raise AssertionError(f"no runner ready after {timeout:.0f}s: {(project / 'prefect-home' / runner.LOG_FILE).read_text()}")
 
 
 def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(project):
@@ -66,11 +84,19 @@ def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(
     state = json.loads(state_file.read_text())
     assert state["url"] == url and state["pid"] == pid and ui.pid_alive(pid)
     assert ui.healthy(f"{url}/api/health"), "the server did not outlive the run that started it"
+    assert "runner: loading the libraries in the background" in first.stderr, first.stderr
+    warm = _wait_for_runner(project)
 
     second = _cli(IRIS, project)
     assert second.returncode == 0, second.stderr
-    assert f"prefect: local server {url} (pid {pid})" in second.stderr, second.stderr
-    assert "started the local server" not in second.stderr
+    assert (f"prefect: local server {url} (pid {pid}); libraries already loaded in the warm runner "
+            f"(pid {warm['pid']})") in second.stderr, second.stderr
+    assert "started the local server" not in second.stderr and "runner: loading" not in second.stderr
+    log = (project / "prefect-home" / runner.LOG_FILE).read_text()
+    assert re.search(r"run \d+ run --data sklearn:iris: exit 0", log), log  # the fork's own line
+    refused = _cli(["run", "--data", "sklearn:iris", "--target", "nope"], project)  # its error reaches this stderr
+    assert refused.returncode == 2 and "'nope' not found" in refused.stderr, refused.stderr
+    assert log.count("run ") < (project / "prefect-home" / runner.LOG_FILE).read_text().count("run ")
 
     runs = {r["id"]: r for r in _flow_runs(f"{url}/api")}
     for out in (first, second):
@@ -81,6 +107,8 @@ def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(
     stop = _cli(["stop"], project, timeout=60)
     assert stop.returncode == 0 and f"the local Prefect server {url} (pid {pid})" in stop.stderr, stop.stderr
     assert not ui.pid_alive(pid) and not state_file.exists() and not ui.healthy(f"{url}/api/health", 1.0)
+    assert f"the warm runner (pid {warm['pid']})" in stop.stderr, stop.stderr
+    assert not ui.pid_alive(warm["pid"]) and not Path(warm["socket"]).exists()
     again = _cli(["stop"], project, timeout=60)
     assert again.returncode == 0 and "nothing to stop" in again.stderr, again.stderr
 

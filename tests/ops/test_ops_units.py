@@ -85,3 +85,21 @@ def test_runs_compare_promote_rollback_commands(mlflow_uri, client, tmp_path, ca
     assert main(["promote", "99"]) == 2
     assert "no version 99" in capsys.readouterr().err
     assert main(["compare", ids[0]]) == 2
+
+
+def test_a_warm_runner_is_used_only_with_the_settings_it_imported_with():
+    """The runner's key: the same for the same interpreter, code and import-time settings; another PREFECT_ or
+    thread setting gives another key (that command runs in its own process); other variables do not matter."""
+    from synthloop import runner
+
+    base = {"HOME": "/home/u", "PREFECT_HOME": "/home/u/.prefect", "PATH": "/bin", "MLFLOW_TRACKING_URI": "a"}
+    key = runner.code_key(base)
+    assert runner.code_key(dict(base)) == key
+    assert runner.code_key({**base, "PATH": "/usr/bin", "MLFLOW_TRACKING_URI": "b", "TERM": "x"}) == key
+    assert runner.code_key({**base, "PREFECT_LOGGING_LEVEL": "DEBUG"}) != key
+    assert runner.code_key({**base, "OMP_NUM_THREADS": "1"}) != key
+    assert runner.code_key({**base, "PREFECT_HOME": "/elsewhere"}) != key
+    assert not runner.enabled({**base, "SYNTHLOOP_RUNNER": "off"})
+    assert not runner.enabled({**base, "SYNTHLOOP_PREFECT_SERVER": "temporary"})
+    assert not runner.enabled({**base, "SYNTHLOOP_RUNNER_CHILD": "123"})  # a fork never starts another runner
+    assert runner.enabled(base)
