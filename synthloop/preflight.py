@@ -51,20 +51,63 @@ def check_run(config: Config) -> dict[str, Any]:
     task = cfg.task
     if full:
         frame.attrs["source"] = name
-        data.check_frame(frame, target, source_name=name, task=cfg.task)
-        schema, _ = data.infer_schema(frame, target, task=cfg.task, column_types=cfg.column_types,
-                                      drop=cfg.drop_columns)
-        task = schema.task
-        prepared, _ = data.prepare_frame(frame, schema)
-        if schema.task == "classification":
-            data.check_frame(prepared, target, source_name=name, task="classification")
-        from synthloop.splits import split_frame
-
-        split_frame(prepared, schema, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                    seed=config.seed, source_name=name)
+        checked = checked_split(frame, cfg, target, config.seed, name)
+        task = checked[0].task
+        key = handoff_key(cfg, config.seed)
+        if key is not None:  # the collect stage takes this work instead of doing it again
+            _CHECKED.clear()
+            _CHECKED[key] = checked
+            data.load._HANDOFF.clear()  # nor does it need the file's frame then
     if task is not None:
         check_goal_metric(config.goal.metric, task, target)
     return {"target": target, "task": task, "columns": columns, "full": full}
+
+
+#: What the check made of a file (schema, notes, rows, train, validation, sealed test), for the collect stage.
+_CHECKED: dict[tuple, tuple] = {}
+
+
+def checked_split(raw, cfg, target: str, seed: int, name: str) -> tuple:
+    """Check the table, infer its schema, prepare it and split it, as the collect stage does.
+
+    Returns:
+        (schema, notes, rows, train, validation, sealed test)
+    """
+    from synthloop import data
+    from synthloop.splits import split_frame
+
+    data.check_frame(raw, target, source_name=name, task=cfg.task)
+    schema, notes = data.infer_schema(raw, target, task=cfg.task, column_types=cfg.column_types,
+                                      drop=cfg.drop_columns)
+    frame, prep_notes = data.prepare_frame(raw, schema)
+    if schema.task == "classification":
+        data.check_frame(frame, target, source_name=name, task="classification")
+    train, val, sealed = split_frame(frame, schema, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                                     seed=seed, source_name=name)
+    return schema, list(notes) + list(prep_notes), len(frame), train, val, sealed
+
+
+def handoff_key(cfg, seed: int) -> tuple | None:
+    """What the check's work depends on: the unchanged file and the data settings (None: not a plain file)."""
+    import json
+
+    from synthloop.data.load import _file_key
+
+    if cfg.table is not None or cfg.query is not None:
+        return None
+    file_key = _file_key(cfg.source)
+    if file_key is None:
+        return None
+    return (file_key, cfg.target, cfg.task, json.dumps(cfg.column_types, sort_keys=True, default=str),
+            tuple(cfg.drop_columns), cfg.val_fraction, cfg.test_fraction, seed)
+
+
+def take_checked(cfg, seed: int) -> tuple | None:
+    """The check's work on this file with these settings, once (None: do it)."""
+    key = handoff_key(cfg, seed)
+    checked = _CHECKED.pop(key, None) if key is not None else None
+    _CHECKED.clear()  # another file or setting: what was kept is of no use
+    return checked
 
 
 def check_goal_metric(metric: str | None, task: str, target: str) -> None:

@@ -314,6 +314,10 @@ def _warm() -> None:
         _init_modules_to_packages_map()
     except Exception:
         pass
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the libraries' objects: never walked again by a fork's collections, nor copied by them
 
 
 def _child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from prefect import task
 from synthloop.config import DataConfig, SyntheticConfig
 from synthloop.faults import inject
 from synthloop.memory import release_freed_memory
-from synthloop.splits import LabelPool, frame_digest, labelled_subset, split_frame
+from synthloop.splits import LabelPool, frame_digest, labelled_subset
 from synthloop.types import Collected, Schema
 from synthloop.tasks.cache import COLLECT_CACHE, RESULTS, STAGE_CACHE, retry_unless_bad_input
 
@@ -30,24 +30,21 @@ def collect_data(cfg: DataConfig, seed: int):
 
     inject("collect")
     source_name = data.redact_url(cfg.source)
-    try:
-        raw = data.load_table(cfg.source, table=cfg.table, query=cfg.query)
-    except data.DataError as exc:  # a database that could not be read may answer on the next try
-        exc.retryable = "://" in cfg.source and "cannot be read" in str(exc)
-        raise
-    target = cfg.target or data.guess_target(list(raw.columns), source_name)
-    data.check_frame(raw, target, source_name=source_name, task=cfg.task)
-    schema, notes = data.infer_schema(raw, target, task=cfg.task, column_types=cfg.column_types,
-                                      drop=cfg.drop_columns)
-    frame, prep_notes = data.prepare_frame(raw, schema)
-    del raw  # the prepared frame holds what is needed; the loaded table need not live through the split
-    notes = list(notes) + list(prep_notes)
-    if schema.task == "classification":
-        data.check_frame(frame, target, source_name=source_name, task="classification")
-    train, val, sealed = split_frame(frame, schema, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                                     seed=seed, source_name=source_name)
-    n_rows = len(frame)
-    del frame
+    from synthloop.preflight import checked_split, take_checked
+
+    checked = take_checked(cfg, seed)  # `synthloop run` checked this file, with these settings, a moment ago
+    if checked is None:
+        try:
+            raw = data.load_table(cfg.source, table=cfg.table, query=cfg.query)
+        except data.DataError as exc:  # a database that could not be read may answer on the next try
+            exc.retryable = "://" in cfg.source and "cannot be read" in str(exc)
+            raise
+        target = cfg.target or data.guess_target(list(raw.columns), source_name)
+        checked = checked_split(raw, cfg, target, seed, source_name)
+        del raw  # the split holds what is needed
+    schema, notes, n_rows, train, val, sealed = checked
+    del checked
+    target = schema.target
     n_labelled = len(train)
     initial = cfg.initial_labelled
     if initial is None and cfg.strategy == "from_scratch":
