@@ -4,8 +4,10 @@
   running (the local Prefect server stopped), and again with the server up. Wall time and when the first line
   came.
 - `synthloop run --max-iterations 1 --model xgboost` against `benchmarks/plain.py` (read the CSV, split 60/20/20,
-  one early-stopped fit, score, save; none of this project's code) on the same CSVs, with the local server
-  running and with nothing started before. Differences, ratios, and peak RSS against the frame's in-memory size.
+  one early-stopped fit, score, save; none of this project's code) on the same CSVs: with the local server and the
+  warm runner up (a second run), with the server alone (`SYNTHLOOP_RUNNER=off`), and with nothing started before.
+  Differences, ratios, and peak RSS against the frame's in-memory size (for a run in the warm runner, the fork's
+  own peak, from the runner's log).
 
 Every command is a fresh process. Prints the figures and writes ``benchmarks/results/overhead.json``. Run from
 the project root::
@@ -81,6 +83,50 @@ def stop_servers(env: dict[str, str], cwd: Path) -> None:
     subprocess.run([SYNTHLOOP, "stop"], env=env, cwd=cwd, capture_output=True, timeout=120)
 
 
+def wait_for_runner(home: Path, timeout: float = 180) -> None:
+    """The warm runner a run started at its end: ready (its libraries loaded), or an error."""
+    path = home / "synthloop-runner.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(path.read_text()).get("ready"):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"no warm runner ready in {home} after {timeout:.0f}s")
+
+
+def fork_peak_mb(home: Path) -> float | None:
+    """The peak RSS of the last run the warm runner forked (its log's last `run ...` line)."""
+    import re
+
+    try:
+        lines = (home / "synthloop-runner.log").read_text().splitlines()
+    except OSError:
+        return None
+    found = [re.search(r"peak RSS (\d+) MB", line) for line in lines if line.startswith("run ")]
+    return float(found[-1].group(1)) if found and found[-1] else None
+
+
+def run_mode(mode: str, cmd: list[str], env: dict[str, str], home: Path, project: Path) -> dict:
+    """One `synthloop run` in a situation: `warm` (server and runner up), `server` (runner off), `nothing`."""
+    if mode == "nothing":
+        stop_servers(env, project)
+    if mode == "warm":
+        wait_for_runner(home)
+    run_env = {**env, "SYNTHLOOP_RUNNER": "off"} if mode == "server" else env
+    run = streamed(cmd, run_env, project)
+    if mode == "warm":
+        if "warm runner" not in run["stderr"]:
+            raise RuntimeError(f"the run did not go through the warm runner: {run['stderr'][-1500:]}")
+        run["peak_rss_mb"] = fork_peak_mb(home) or run["peak_rss_mb"]
+    return run
+
+
+MODES = {"warm": "server and warm runner up", "server": "server up, runner off", "nothing": "nothing started"}
+
+
 def default_runs(work: Path, threads: int) -> dict:
     """`synthloop run` with no arguments in a new project: new Prefect home, nothing running, server up."""
     home, project = work / "default-home", work / "default-project"
@@ -90,13 +136,13 @@ def default_runs(work: Path, threads: int) -> dict:
     env = project_env(home, project, threads)
     out = {}
     try:
-        for name in ("new_prefect_home", "nothing_running", "server_running"):
-            if name == "nothing_running":
-                stop_servers(env, project)
-            run = streamed([SYNTHLOOP, "run"], env, project)
+        for name, mode in (("new_prefect_home", None), ("nothing_running", "nothing"), ("second_run", "warm"),
+                           ("server_only", "server")):
+            run = run_mode(mode, [SYNTHLOOP, "run"], env, home, project) if mode else streamed([SYNTHLOOP, "run"],
+                                                                                                env, project)
             out[name] = {k: run[k] for k in ("wall_s", "first_line_s", "peak_rss_mb")}
-            print(f"default run, {name.replace('_', ' ')}: {run['wall_s']:.1f}s wall, first line after "
-                  f"{run['first_line_s']:.2f}s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
+            print(f"default run, {name.replace('_', ' ')}{f' ({MODES[mode]})' if mode else ''}: {run['wall_s']:.1f}s "
+                  f"wall, first line after {run['first_line_s']:.2f}s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
     finally:
         stop_servers(env, project)
     return out
@@ -121,10 +167,8 @@ def table_runs(work: Path, rows: int, columns: int, threads: int) -> dict:
     try:
         subprocess.run(cmd[:2] + ["--data", "sklearn:iris", "--max-iterations", "1", "--threads", "1"], env=env,
                        cwd=project, capture_output=True, timeout=600)  # the local server is up, its database made
-        for mode in ("server_running", "nothing_started"):
-            if mode == "nothing_started":
-                stop_servers(env, project)
-            run = streamed(cmd, env, project)
+        for mode in ("warm", "server", "nothing"):
+            run = run_mode(mode, cmd, env, home, project)
             summary = json.loads(run["stdout"].strip().splitlines()[-1])
             res = {"wall_s": run["wall_s"], "first_line_s": run["first_line_s"], "peak_rss_mb": run["peak_rss_mb"],
                    "extra_s": round(run["wall_s"] - plain["wall_s"], 2),
@@ -132,7 +176,7 @@ def table_runs(work: Path, rows: int, columns: int, threads: int) -> dict:
                    "rss_over_frame": round(run["peak_rss_mb"] / inner["frame_mb"], 2),
                    "test_accuracy": round(summary["test_metrics"]["accuracy"], 4), "loop_seconds": summary["seconds"]}
             case[mode] = res
-            print(f"{rows:>9} rows: synthloop, {mode.replace('_', ' ')}: {res['wall_s']:.1f}s (+{res['extra_s']:.1f}s, "
+            print(f"{rows:>9} rows: synthloop, {MODES[mode]}: {res['wall_s']:.1f}s (+{res['extra_s']:.1f}s, "
                   f"x{res['ratio']:.2f}), peak RSS {res['peak_rss_mb']:.0f} MB = {res['rss_over_frame']:.1f}x the frame, "
                   f"test accuracy {res['test_accuracy']:.4f}", flush=True)
     finally:

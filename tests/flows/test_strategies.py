@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthloop.tasks import collect as collect_module
 from synthloop.flows.develop import develop
 from synthloop.config import Config
 from synthloop.modelstore import load_model
@@ -87,7 +86,9 @@ def test_changing_test_labels_changes_only_the_test_metrics(mlflow_uri, client, 
     cfg.loop.max_iterations = 3
     honest = develop(cfg)
 
-    real_split = collect_module.split_frame
+    import synthloop.splits as splits_module  # the collect stage splits through it (synthloop.preflight.checked_split)
+
+    real_split = splits_module.split_frame
 
     def split_with_wrong_test_labels(frame, schema, **kwargs):
         train, val, sealed = real_split(frame, schema, **kwargs)
@@ -97,7 +98,7 @@ def test_changing_test_labels_changes_only_the_test_metrics(mlflow_uri, client, 
         wrong[schema.target] = classes[(np.searchsorted(classes, test[schema.target]) + 1) % len(classes)]
         return train, val, SealedTest(wrong)
 
-    monkeypatch.setattr(collect_module, "split_frame", split_with_wrong_test_labels)
+    monkeypatch.setattr(splits_module, "split_frame", split_with_wrong_test_labels)
     corrupted = develop(cfg)
 
     strip = [{k: it[k] for k in ("decision", "reason", "val_metrics", "model", "train_rows")} for it in honest["iterations"]]
