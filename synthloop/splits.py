@@ -81,9 +81,11 @@ class LabelPool:
         return rows, truth, LabelPool(rest, rest_labels)
 
 
-def _strata(y: pd.Series, task: str, n_bins: int = 10) -> pd.Series | None:
+def _strata(y: pd.Series, task: str, n_bins: int = 10) -> pd.Series | np.ndarray | None:
     if task == "classification":
-        return y
+        # The classes' codes in sorted order: the same strata, and the same draws, as the labels themselves, without
+        # scikit-learn sorting a million strings to find the classes.
+        return pd.factorize(y, sort=True)[0]
     try:
         return pd.qcut(y, q=min(n_bins, max(2, len(y) // 20)), labels=False, duplicates="drop")
     except ValueError:

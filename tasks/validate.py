@@ -47,8 +47,11 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
     metrics = compute_metrics(schema.task, y_val, val_pred, val_proba, n_classes)
     real = np.char.startswith(data.origin.astype(str), "real")
     X_real = data.X if real.all() else data.X[real]  # no copy of the training rows when all are real
-    tr_pred, tr_proba = predict(trained.pipeline, X_real, schema.task)
-    train_metrics = compute_metrics(schema.task, data.y[real], tr_pred, tr_proba, n_classes)
+    scored = _train_sample(len(X_real), seed)
+    X_scored = X_real if scored is None else X_real.iloc[scored]
+    y_scored = data.y[real] if scored is None else data.y[real][scored]
+    tr_pred, tr_proba = predict(trained.pipeline, X_scored, schema.task)
+    train_metrics = compute_metrics(schema.task, y_scored, tr_pred, tr_proba, n_classes)
     baseline = baseline_metrics(schema.task, data.y[real], y_val, n_classes)
     metric = goal_metric(goal, schema.task)
     losses = row_losses(metric, y_val, val_pred, val_proba)
@@ -75,3 +78,14 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
                                                noise_threshold=audit.audit_noise_threshold, threads=threads,
                                                seed=seed, scorer=scorer)
     return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis, len(y_val), losses)
+
+
+#: The train score (for the gap to validation) is read on at most this many real train rows.
+TRAIN_SCORE_ROWS = 100_000
+
+
+def _train_sample(n: int, seed: int) -> np.ndarray | None:
+    """Positions of a seeded sample of the real train rows for the train score; None: all of them."""
+    if n <= TRAIN_SCORE_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=TRAIN_SCORE_ROWS, replace=False))

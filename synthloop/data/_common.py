@@ -150,7 +150,11 @@ def _trimmed_text(s: pd.Series) -> pd.Series:
         return pd.Series(trimmed[codes], index=s.index, name=s.name, dtype=object)
     values = s.astype(object)
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        text = values.str.strip()
+        # As above: each distinct string is trimmed once (a million-row label column has a handful).
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        trimmed = pd.Series(uniques, dtype=object).str.strip().to_numpy(dtype=object)
+        trimmed = np.append(np.where(trimmed == "", np.nan, trimmed).astype(object), np.nan)
+        return pd.Series(trimmed[codes], index=s.index, name=s.name, dtype=object)
     else:
         mask = values.notna().to_numpy()
         text = pd.Series(np.nan, index=s.index, dtype=object)
