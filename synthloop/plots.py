@@ -31,7 +31,7 @@ def loss_curves(curves: dict[str, list[float]], title: str, best_round: int | No
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.12)  # fixed labels: no layout search
     return fig
 
 

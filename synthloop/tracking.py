@@ -245,7 +245,9 @@ class Tracker:
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
         import matplotlib.pyplot as plt
 
-        self.client.log_figure(run_id, figure, path)
+        # Light PNG compression: a plot is written in half the time, a few KB larger.
+        self.client.log_figure(run_id, figure, path, save_kwargs={"pil_kwargs": {"compress_level": 1}}
+                               if path.endswith(".png") else None)
         plt.close(figure)
 
     def log_dict(self, run_id: str, data: Any, path: str) -> None:
