@@ -160,6 +160,10 @@ def start(environ: dict[str, str]) -> int | None:
         proc = subprocess.Popen([sys.executable, "-m", "synthloop.runner"], env=dict(environ), cwd=str(home),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True)
+    # Recorded at once (not ready yet), so `synthloop stop` finds a runner still loading its libraries.
+    tmp = home / f"{STATE_FILE}.{proc.pid}.tmp"
+    tmp.write_text(json.dumps({"pid": proc.pid, "key": key, "ready": False, "started": time.time()}))
+    tmp.replace(home / STATE_FILE)
     return proc.pid
 
 
@@ -258,6 +262,11 @@ def serve() -> None:
 
     signal.signal(signal.SIGTERM, leave)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped as they end
+    recorded = read_state(os.environ)
+    if recorded and int(recorded["pid"]) != os.getpid():  # another run started a runner after this one: it stays
+        print(f"runner {os.getpid()}: runner {recorded['pid']} was started after this one; leaving", flush=True)
+        path.unlink(missing_ok=True)
+        os._exit(0)
     tmp = home / f"{STATE_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"pid": os.getpid(), "key": key, "socket": str(path), "ready": True,
                                "started": time.time(), "warm_s": round(time.monotonic() - started, 2)}))

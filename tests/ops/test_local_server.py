@@ -113,6 +113,23 @@ def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(
     assert again.returncode == 0 and "nothing to stop" in again.stderr, again.stderr
 
 
+def test_stop_stops_a_runner_still_loading_its_libraries(tmp_path):
+    """`synthloop stop` right after a run ended finds the runner it started even before the runner is ready."""
+    env = _env(tmp_path)
+    pid = runner.start(env)
+    assert pid and ui.pid_alive(pid)
+    state = json.loads((tmp_path / "prefect-home" / runner.STATE_FILE).read_text())
+    assert state["pid"] == pid and state["ready"] is False
+    assert runner.start(env) is None, "a second start while one loads starts none"
+    try:
+        stopped = runner.stop(env)
+        assert stopped and stopped["pid"] == pid
+        assert not ui.pid_alive(pid) and not (tmp_path / "prefect-home" / runner.STATE_FILE).exists()
+    finally:
+        if ui.pid_alive(pid):
+            ui.stop_pid(pid)
+
+
 def test_a_port_taken_by_another_server_is_not_taken_for_ours(tmp_path, monkeypatch):
     """Another server answering on the port ours was to bind (a race between two Prefect homes): ours fails to
     bind, and the wait says so instead of handing the run to the other server."""
