@@ -65,7 +65,6 @@ def develop(config: Config | None = None) -> dict[str, Any]:
         killed_by = (KeyboardInterrupt, SystemExit, TerminationSignal)
         status = "KILLED" if isinstance(exc, killed_by) else "FAILED"
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-        tracker.wait_figures(raise_errors=False)  # the plots of finished iterations are kept
         for run_id in reversed(open_runs):
             try:
                 tracker.finish(run_id, status, reason)
@@ -231,7 +230,6 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         "registered_version": version, "prefect_flow_run_id": flow_run_id, "prefect_flow_run_name": flow_run_name,
         "seconds": round(time.monotonic() - started, 2), "stopped_by": stopped_by, "time_budget_s": budget,
     }
-    tracker.wait_figures()  # the story and report.html show the plots
     summary["links"] = records.tell_story(tracker, summary)
     records.write_report(tracker, parent)
     say(f"test (opened once): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "

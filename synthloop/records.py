@@ -31,13 +31,12 @@ def log_iteration(tracker, run_id, trained, report, decision, record, schema, it
     tracker.log_dict(run_id, {"decision": decision.action, "stage": decision.stage, "reason": decision.reason,
                               "alternatives": list(decision.alternatives), "diagnosis": report.diagnosis},
                      "decision.json")
-    if trained.curves:  # drawn in the background, while the loop goes on (Tracker.log_figure_later)
-        curves, title, best_round = trained.curves, f"iteration {it}: {trained.spec.family}", trained.best_round
-        tracker.log_figure_later(run_id, lambda: plots.loss_curves(curves, title, best_round), "plots/loss_curves.png")
+    if trained.curves:
+        tracker.log_figure(run_id, plots.loss_curves(trained.curves, f"iteration {it}: {trained.spec.family}",
+                                                     trained.best_round), "plots/loss_curves.png")
     curve = report.diagnosis.get("learning_curve")
     if curve:
-        metric = record["metric"]
-        tracker.log_figure_later(run_id, lambda: plots.learning_curve(curve, metric), "plots/learning_curve.png")
+        tracker.log_figure(run_id, plots.learning_curve(curve, record["metric"]), "plots/learning_curve.png")
 
 
 def log_summary_plots(tracker, parent, iterations, metric, cfg, best, schema, X_val, y_val) -> None:
@@ -46,22 +45,19 @@ def log_summary_plots(tracker, parent, iterations, metric, cfg, best, schema, X_
     from synthloop import plots
     from synthloop.models import feature_importance, predict
 
-    base, threshold = best["report"].baseline.get(metric), cfg.goal.threshold
-    path = [dict(it) for it in iterations]  # as they are now: the list grows no more, but stays the caller's
-    later = tracker.log_figure_later  # drawn in the background while the model is saved and logged
-    later(parent, lambda: plots.loop_path(path, metric, threshold, base), "plots/loop.png")
+    base = best["report"].baseline.get(metric)
+    tracker.log_figure(parent, plots.loop_path(iterations, metric, cfg.goal.threshold, base), "plots/loop.png")
     pred, _ = predict(best["trained"].pipeline, X_val, schema.task)
     if schema.task == "classification":
-        classes = schema.classes
-        later(parent, lambda: plots.confusion(y_val, pred, classes), "plots/confusion_matrix.png")
+        tracker.log_figure(parent, plots.confusion(y_val, pred, schema.classes), "plots/confusion_matrix.png")
     else:
-        later(parent, lambda: plots.residuals(y_val, pred), "plots/residuals.png")
+        tracker.log_figure(parent, plots.residuals(y_val, pred), "plots/residuals.png")
     imp = feature_importance(best["trained"].pipeline)
     if imp is not None and len(imp):
-        later(parent, lambda: plots.importance(imp), "plots/feature_importance.png")
+        tracker.log_figure(parent, plots.importance(imp), "plots/feature_importance.png")
     if best["trained"].curves:
-        curves, best_round = best["trained"].curves, best["trained"].best_round
-        later(parent, lambda: plots.loss_curves(curves, "chosen model", best_round), "plots/loss_curves.png")
+        tracker.log_figure(parent, plots.loss_curves(best["trained"].curves, "chosen model", best["trained"].best_round),
+                           "plots/loss_curves.png")
     tracker.log_dict(parent, {"iterations": iterations}, "iterations.json")
 
 
@@ -107,8 +103,7 @@ def log_ledger(tracker, parent: str, ledger, iterations: list[dict[str, Any]], m
                                  **{f"label_cost_kind.{clean(k)}": r.total for k, r in by_kind.iterrows()}})
     for iteration, total in ledger.totals_by_iteration().items():  # step = the iteration that booked the spend
         tracker.log_metrics(parent, {"label_cost_iteration": total}, step=iteration)
-    spent = [dict(it) for it in iterations]
-    tracker.log_figure_later(parent, lambda: spend_curve(spent, metric), "plots/label_spend.png")
+    tracker.log_figure(parent, spend_curve(iterations, metric), "plots/label_spend.png")
     budget = "" if ledger.budget is None else f" of {ledger.budget:g}"
     parts = [f"{s} {int(r.n_labels)} labels = {r.total:g}" for s, r in by_source.iterrows()]
     say(f"ledger: spent {ledger.spent:g}{budget} — " + "; ".join(parts) + " (ledger.csv in the MLflow run)")

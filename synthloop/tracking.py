@@ -242,40 +242,6 @@ class Tracker:
 
         self.client.log_batch(run_id, tags=[RunTag(k, redact(k, str(v))[:5000]) for k, v in tags.items()])
 
-    def log_figure_later(self, run_id: str, build: Any, path: str) -> None:
-        """Draw a figure and write it into the run's artifacts in the background, off the loop's path.
-
-        One thread draws every such figure, in order (matplotlib draws one figure at a time), and writes the PNG
-        straight into the run's artifact folder: the database is not touched from there. `wait_figures` waits
-        for them; the flow calls it before anything reads the artifacts and before the parent run ends.
-
-        Args:
-            run_id: The run the figure belongs to (it may be finished before the figure is written).
-            build: A callable without arguments that returns the matplotlib figure.
-            path: Artifact path, e.g. "plots/loss_curves.png".
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        uris = self.__dict__.setdefault("_artifact_uris", {})
-        if run_id not in uris:
-            uris[run_id] = self.client.get_run(run_id).info.artifact_uri
-        if self.__dict__.get("_plotter") is None:
-            self._plotter = ThreadPoolExecutor(1, thread_name_prefix="synthloop-plots")
-            self._pending: list[tuple[str, Any]] = []
-        self._pending.append((path, self._plotter.submit(_draw_into, uris[run_id], build, path)))
-
-    def wait_figures(self, raise_errors: bool = True) -> None:
-        """Wait for the figures `log_figure_later` is drawing; the first failure is raised (unless told not to)."""
-        pending, self.__dict__["_pending"] = self.__dict__.get("_pending") or [], []
-        errors = []
-        for _, future in pending:
-            try:
-                future.result()
-            except Exception as exc:  # noqa: BLE001 - every figure is waited for before one is reported
-                errors.append(exc)
-        if errors and raise_errors:
-            raise errors[0]
-
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
         import matplotlib.pyplot as plt
 
@@ -390,19 +356,3 @@ class Tracker:
     def compare_link(self, run_ids: list[str], ui_base: str = "http://127.0.0.1:5000") -> str:
         runs = json.dumps(run_ids, separators=(",", ":"))
         return f"{ui_base}/#/compare-runs?runs={runs}&experiments=[\"{self.experiment_id}\"]"
-
-
-def _draw_into(artifact_uri: str, build: Any, path: str) -> None:
-    """Build a figure and write it as `path` into a run's artifact store (see `Tracker.log_figure_later`)."""
-    import matplotlib.pyplot as plt
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    figure = build()
-    try:
-        with tempfile.TemporaryDirectory(prefix="synthloop-plot-") as tmp:
-            local = Path(tmp) / Path(path).name
-            figure.savefig(local, pil_kwargs={"compress_level": 1} if path.endswith(".png") else None)
-            folder = str(Path(path).parent)
-            get_artifact_repository(artifact_uri).log_artifact(str(local), None if folder == "." else folder)
-    finally:
-        plt.close(figure)
