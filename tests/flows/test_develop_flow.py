@@ -52,6 +52,10 @@ def test_scarce_labels_force_a_go_back_and_everything_is_recorded(mlflow_uri, cl
         assert run.info.status == "FINISHED"
         assert run.data.tags["decision"] and run.data.tags["reason"]
         assert "val_accuracy" in run.data.metrics and "rows_real" in run.data.params
+        # drawn in the background while the loop went on, and all written before the run ended
+        plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert "plots/loss_curves.png" in plots, plots
+        assert (run.data.tags["decision"] == "stop") or "plots/learning_curve.png" in plots, plots
     first = next(r for r in iteration_runs if r.data.tags["synthloop.iteration"] == "1")
     history = client.get_metric_history(first.info.run_id, "val_loss")
     assert len(history) > 5 and sorted(m.step for m in history) == list(range(len(history)))
@@ -66,7 +70,10 @@ def test_scarce_labels_force_a_go_back_and_everything_is_recorded(mlflow_uri, cl
     versions = client.search_model_versions("name = 'synthloop-model'")
     assert any(v.run_id == parent.info.run_id for v in versions)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    assert {"plots/loop.png", "plots/confusion_matrix.png"} <= artifacts
+    assert {"plots/loop.png", "plots/confusion_matrix.png", "plots/feature_importance.png",
+            "plots/loss_curves.png"} <= artifacts
+    png = client.download_artifacts(parent.info.run_id, "plots/loop.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
     flow_run, task_runs = _prefect_flow_and_tasks(summary["prefect_flow_run_id"])
     assert flow_run.state.is_completed()
