@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import re
 import signal
 import sys
@@ -181,7 +182,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from synthloop.flows.develop import develop
 
     _prefect_ready(prefect)
-    if "prefect.context" in sys.modules:  # imported before this run set its API (in a warm runner's fork)
+    if os.environ.get("SYNTHLOOP_RUNNER_CHILD"):  # Prefect was imported before this run set its API (the runner)
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()
