@@ -30,6 +30,7 @@ def _parents(folder: Path) -> list:
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
+@pytest.mark.timeout(1500)  # three processes at once on 2 cores: what is tested is how they end, not how fast
 def test_signals_close_runs_and_sigkill_is_found_then_resumed(prefect_api, tmp_path_factory, counts):
     """SIGTERM and SIGINT during training end the run KILLED; SIGKILL leaves it for the next start to find,
     which marks it KILLED, resumes it (collect comes from the persisted result) and links to it."""
@@ -44,7 +45,7 @@ def test_signals_close_runs_and_sigkill_is_found_then_resumed(prefect_api, tmp_p
         proc.send_signal(sig)
         counts["faults"] += 1
     for name, (folder, sig, proc) in procs.items():
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=300)
         if sig == signal.SIGKILL:
             assert proc.returncode == -signal.SIGKILL
             (parent,) = _parents(folder)
