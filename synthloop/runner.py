@@ -56,7 +56,9 @@ def enabled(environ: dict[str, str] | os._Environ = os.environ) -> bool:
 
 
 def _home(environ) -> Path:
-    return Path(environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser().resolve()
+    from synthloop.ui import prefect_home
+
+    return prefect_home(environ)
 
 
 def code_key(environ: dict[str, str] | os._Environ = os.environ) -> str:

@@ -178,9 +178,11 @@ def stop(server: Server, timeout: float = 15.0) -> None:
 
 
 # the local Prefect server --------------------------------------------------------------------------
-def prefect_home() -> Path:
-    """Prefect's home folder (its database lives there): `PREFECT_HOME`, else ~/.prefect."""
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser().resolve()
+def prefect_home(environ: Any = None) -> Path:
+    """Prefect's home folder (its database lives there): `PREFECT_HOME` (of `environ`, default this process's
+    environment), else ~/.prefect."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser().resolve()
 
 
 def pid_alive(pid: int) -> bool:
