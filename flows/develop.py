@@ -316,6 +316,7 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
                                 parallel=cfg.dask.parallel_trials, say=say, deadline=deadline)
         record_search(tracker, parent, it, metric, search)
         choice, runner_up, single = search["choice"], search["runner_up"], search["single"]
+        kept = search["chosen_trial"]["spec"] == state.spec
         state.spec = choice["spec"]
         # One search per run: it spent its share of the budget on the designs most likely to pay, so the families it
         # had no time for count as tried (a second search would only repeat the first at a higher cost).
@@ -324,7 +325,7 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
         shown = f"{runner_up['label']} (CV {metric} {sign * runner_up['score']:.4f})" if runner_up else "none"
         say(f"  train: design search, {len(search['ranked'])} designs by {choice['folds']}-fold CV on train "
             f"(validation not looked at) → {choice['label']} (CV {metric} {sign * choice['score']:.4f}); "
-            f"runner-up {shown}")
+            f"runner-up {shown}" + ("; no other design beats the current one, so it stays" if kept else ""))
         if search.get("ensemble") and choice["spec"].family == "ensemble":
             say(f"  train: ensemble selection on out-of-fold predictions: {choice['spec'].describe()}")
         elif search.get("ensemble"):

@@ -198,14 +198,18 @@ def rank_trials(trials: list[dict[str, Any]], current_family: str | None = None,
                 current: ModelSpec | None = None) -> dict[str, Any]:
     """Trials best first, the choice and the runner-up (the next best trial after the choice).
 
-    The choice is a change: with `current` (the loop's design), the best trial of any other design, its own
-    family's other settings included, so a family that is clearly best is tuned rather than swapped for a
-    worse one; with only `current_family`, the best trial of another family. When nothing else was tried,
-    the best trial.
+    With `current` (the loop's design), the choice is the best trial of any other design, its own family's other
+    settings included, so a family that is clearly best is tuned rather than swapped for a worse one; when the
+    current design itself scores best, it stays (a diagnosis asked for a change, but cross-validation says no
+    other design is better). With only `current_family`, the best trial of another family. When nothing else
+    was tried, the best trial.
     """
     ranked = sorted(trials, key=lambda t: (-t["score"] if np.isfinite(t["score"]) else np.inf, t["label"]))
     if current is not None:
         new = [t for t in ranked if t["spec"] != current] or ranked
+        kept = next((t for t in ranked if t["spec"] == current and np.isfinite(t["score"])), None)
+        if kept is not None and (not np.isfinite(new[0]["score"]) or kept["score"] > new[0]["score"]):
+            new = [kept]
     else:
         new = [t for t in ranked if t["spec"].family != current_family] or ranked
     choice = new[0]

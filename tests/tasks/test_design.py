@@ -85,6 +85,20 @@ def test_a_family_that_is_clearly_best_is_tuned_not_swapped_for_a_worse_one():
     assert rank_trials(trials[:1], "linear", current)["choice"] is trials[0]  # nothing else to choose
 
 
+def test_the_current_design_stays_when_cross_validation_says_it_is_the_best():
+    """Seen on a linear regression problem with 100 rows: the diagnosis said "underfits", no other linear setting
+    was drawn, and the search swapped linear (CV r2 0.998) for xgboost (0.809); validation fell from 0.998 to 0.843."""
+    current = ModelSpec("linear", {"C": 1.0})
+    trials = [{"spec": current, "score": 0.9978, "std": 0.001, "label": "linear-C1", "folds": 5},
+              {"spec": ModelSpec("xgboost", {"max_depth": 3}), "score": 0.8092, "std": 0.02, "label": "xgb", "folds": 5},
+              {"spec": ModelSpec("random_forest", {}), "score": float("nan"), "std": 0.0, "label": "rf", "folds": 5}]
+    out = rank_trials(trials, current_family="linear", current=current)
+    assert out["choice"]["label"] == "linear-C1"
+    assert out["runner_up"]["label"] == "xgb"
+    trials[1]["score"] = 0.999  # once another design is better by CV, it is chosen
+    assert rank_trials(trials, current_family="linear", current=current)["choice"]["label"] == "xgb"
+
+
 def test_a_trial_runs_in_process_with_its_threads_and_scores_higher_for_a_better_design():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(150, 3)), columns=["a", "b", "c"])
