@@ -61,7 +61,8 @@ def test_regression_labels_mixed_up_by_annotators_are_found_and_re_annotated(mlf
                              "data.task": "regression", "data.initial_labelled": 100, "goal.metric": "r2",
                              "goal.threshold": 0.999, "model.family": "linear", "annotation.cost_per_label": 0.5,
                              "annotation.budget": 400.0, "annotation.batch_size": 300, "annotation.noise_rate": 0.25,
-                             "loop.max_iterations": 4, "loop.time_budget_s": 3600})
+                             "loop.max_iterations": 4, "loop.time_budget_s": 3600,
+                             "model.search_trials": 6})  # the search is not what this test is about
     summary = develop(cfg)
     its = summary["iterations"]
     decisions = [it["decision"] for it in its]
