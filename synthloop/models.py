@@ -86,7 +86,7 @@ def _as_object(frame: pd.DataFrame) -> np.ndarray:
 class ColumnwiseMedianImputer(SimpleImputer):
     """`SimpleImputer` whose median strategy takes the medians of float columns one column at a time.
 
-    The statistics are the same numbers (`numpy.ma.median` of each column, as `SimpleImputer` takes over all
+    The statistics are the same numbers (the median of each column's observed values, as `SimpleImputer` takes over all
     columns at once), but the fit holds one column's sorted copy, not a sorted, masked copy of every row
     (4-5 times the rows' own size at 500k rows).
     """
@@ -99,8 +99,11 @@ class ColumnwiseMedianImputer(SimpleImputer):
         self._fit_indicator(missing)
         median = np.empty(X.shape[1])
         for j in range(X.shape[1]):
-            m = np.ma.median(np.ma.masked_array(X[:, j], mask=missing[:, j]))
-            median[j] = (0 if self.keep_empty_features else np.nan) if m is np.ma.masked else float(m)
+            column = X[:, j]
+            observed = column[~missing[:, j]] if missing[:, j].any() else column
+            # np.median of the observed values is numpy.ma.median's number, without its masked machinery
+            # (4 ms a column against 0.1 ms at a few hundred rows)
+            median[j] = float(np.median(observed)) if observed.size else (0 if self.keep_empty_features else np.nan)
         return median
 
 

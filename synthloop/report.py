@@ -62,15 +62,34 @@ def find_run(client, run_id: str):
     return run
 
 
-def _artifact(client, run_id: str, path: str, tmp: Path) -> Path | None:
+def _local_root(artifact_uri: str | None) -> Path | None:
+    """A run's artifact folder when it is on this machine's disk (file:// or a plain path), else None."""
+    from urllib.parse import unquote, urlparse
+
+    if not artifact_uri:
+        return None
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" and artifact_uri.startswith("/"):
+        return Path(artifact_uri)
+    return None
+
+
+def _artifact(client, run_id: str, path: str, tmp: Path, artifact_uri: str | None = None) -> Path | None:
+    """An artifact's file: read in place from a local store (a download copies it, at 50-100 ms a file), else
+    downloaded to `tmp`."""
+    root = _local_root(artifact_uri)
+    if root is not None and (root / path).is_file():
+        return root / path
     try:
         return Path(client.download_artifacts(run_id, path, str(tmp)))
     except Exception:  # absent (a run that ended early) or unreadable: the section says so
         return None
 
 
-def _json(client, run_id: str, path: str, tmp: Path) -> Any:
-    file = _artifact(client, run_id, path, tmp)
+def _json(client, run_id: str, path: str, tmp: Path, artifact_uri: str | None = None) -> Any:
+    file = _artifact(client, run_id, path, tmp, artifact_uri)
     if file is None:
         return None
     try:
@@ -86,6 +105,7 @@ def gather(client, run_id: str) -> dict[str, Any]:
     children = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{run_id}'", max_results=5000)
     its = sorted((c for c in children if "iteration" in c.data.params and c.data.tags.get("synthloop.trial") != "true"),
                  key=lambda c: int(c.data.params["iteration"]))
+    root = run.info.artifact_uri
     with tempfile.TemporaryDirectory(prefix="synthloop-report-") as tmp:
         base = Path(tmp)
         listed = {f.path for f in client.list_artifacts(run_id)}
@@ -95,22 +115,22 @@ def gather(client, run_id: str) -> dict[str, Any]:
                         else len(PLOT_ORDER))
         plots = []
         for p in plot_files:
-            file = _artifact(client, run_id, p, base / "parent")
+            file = _artifact(client, run_id, p, base / "parent", root)
             if file is not None:
                 plots.append((p, base64.b64encode(file.read_bytes()).decode("ascii")))
-        iterations = (_json(client, run_id, "iterations.json", base / "parent") or {}).get("iterations") or []
-        ledger_file = _artifact(client, run_id, "ledger.csv", base / "parent") if "ledger.csv" in listed else None
+        iterations = (_json(client, run_id, "iterations.json", base / "parent", root) or {}).get("iterations") or []
+        ledger_file = _artifact(client, run_id, "ledger.csv", base / "parent", root) if "ledger.csv" in listed else None
         ledger = list(csv.DictReader(io.StringIO(ledger_file.read_text()))) if ledger_file else []
         searches = []
         if "design" in listed:
             for f in sorted(client.list_artifacts(run_id, "design"), key=lambda f: f.path):
                 if f.path.endswith(".json"):
-                    found = _json(client, run_id, f.path, base / "parent")
+                    found = _json(client, run_id, f.path, base / "parent", root)
                     if found:
                         searches.append(found)
         runs = []
         for c in its:
-            decision = _json(client, c.info.run_id, "decision.json", base / c.info.run_id) or {}
+            decision = _json(client, c.info.run_id, "decision.json", base / c.info.run_id, c.info.artifact_uri) or {}
             runs.append({"run_id": c.info.run_id, "name": c.info.run_name, "params": dict(c.data.params),
                          "metrics": dict(c.data.metrics), "tags": dict(c.data.tags), "decision": decision})
     tags = dict(run.data.tags)
