@@ -47,7 +47,9 @@ def log_summary_plots(tracker, parent, iterations, metric, cfg, best, schema, X_
 
     base = best["report"].baseline.get(metric)
     tracker.log_figure(parent, plots.loop_path(iterations, metric, cfg.goal.threshold, base), "plots/loop.png")
-    pred, _ = predict(best["trained"].pipeline, X_val, schema.task)
+    pred = best["report"].val_pred  # validation's own predictions of this model
+    if pred is None or len(pred) != len(y_val):
+        pred, _ = predict(best["trained"].pipeline, X_val, schema.task)
     if schema.task == "classification":
         tracker.log_figure(parent, plots.confusion(y_val, pred, schema.classes), "plots/confusion_matrix.png")
     else:

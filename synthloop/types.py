@@ -102,6 +102,8 @@ class ValidationReport:
         diagnosis: Named findings with their evidence (learning-curve gain, gap, ...).
         row_losses: Per validation row, the loss behind the goal metric (`synthloop.judge.row_losses`): what a
             paired comparison of two models on the same rows needs.
+        val_pred: The model's predictions (class codes or values) on the validation rows, for the plots drawn of
+            them later (no second prediction).
     """
 
     metrics: dict[str, float]
@@ -112,6 +114,7 @@ class ValidationReport:
     shortfall: str
     diagnosis: dict[str, Any]
     row_losses: Any = None
+    val_pred: Any = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -58,7 +60,8 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
     if goal.threshold is not None and check_goal(goal, schema.task, metrics, baseline, len(y_val))[0]:
         # The goal is met: nothing will be sent back, so the diagnostic fits (learning curve, audit) would be waste.
         # (Without a threshold the loop goes on while its moves pay, and the diagnosis says which could.)
-        return make_report(goal, schema.task, metrics, train_metrics, baseline, {}, len(y_val), losses)
+        return replace(make_report(goal, schema.task, metrics, train_metrics, baseline, {}, len(y_val), losses),
+                       val_pred=val_pred)
     diagnosis = diagnose(trained.spec, schema, data.X, data.y, real, X_val, y_val, metric=metric,
                          val_metrics=metrics, train_metrics=train_metrics, curves=trained.curves,
                          rounds=trained.rounds, best_round=trained.best_round,
@@ -77,7 +80,8 @@ def validate_model(trained: Trained, data: TrainingSet, schema: Schema, X_val, y
         diagnosis["label_audit"] = label_audit(schema, X_real, data.y[real], X_val, y_val,
                                                noise_threshold=audit.audit_noise_threshold, threads=threads,
                                                seed=seed, scorer=scorer)
-    return make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis, len(y_val), losses)
+    return replace(make_report(goal, schema.task, metrics, train_metrics, baseline, diagnosis, len(y_val), losses),
+                   val_pred=val_pred)
 
 
 #: The train score (for the gap to validation) is read on at most this many real train rows.
