@@ -156,12 +156,12 @@ def infer_schema(
 
 
 def _case_variant_notes(y: pd.Series, target: Any, n_classes: int) -> list[str]:
-    text = _trimmed_text(y).dropna()
+    text = pd.Series(_trimmed_text(y).dropna().unique())  # the distinct labels: a few, even in a million rows
     variants = [list(g) for g in text.groupby(text.str.casefold()).unique() if len(g) > 1]
     if not variants:
         return []
     shown = "; ".join("/".join(_show(v) for v in group) for group in variants[:3])
-    if n_classes < text.nunique():
+    if n_classes < len(text):
         return [f"target {target!r}: labels {shown} differ only in case and were read as one class"]
     return [f"target {target!r}: labels {shown} differ only in case and are kept as separate classes; "
             "give them one spelling if they mean the same"]
