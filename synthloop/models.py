@@ -209,7 +209,7 @@ HOLDOUT_STOPPING_MIN_ROWS = 1000
 HOLDOUT_STOPPING_SHARE = 0.1
 
 
-CURVE_ROWS = 50_000  # rows a recorded loss curve (train, or validation beside a holdout) is evaluated on at most
+CURVE_ROWS = 10_000  # rows a recorded loss curve (train, or validation beside a holdout) is evaluated on at most
 
 
 def _curve_rows(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
