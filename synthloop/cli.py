@@ -409,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    if os.environ.get("SYNTHLOOP_FAULT"):  # fault-injection runs (tests): SIGUSR1 prints every thread's stack
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     from synthloop.errors import SynthloopError
 
     try:

@@ -7,6 +7,7 @@ the test says so, one MLflow store.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -45,7 +46,14 @@ def test_signals_close_runs_and_sigkill_is_found_then_resumed(prefect_api, tmp_p
         proc.send_signal(sig)
         counts["faults"] += 1
     for name, (folder, sig, proc) in procs.items():
-        out, err = proc.communicate(timeout=300)
+        try:
+            out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:  # say where it is stuck: every thread's stack (faulthandler on SIGUSR1)
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(3)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the {name} run did not end within 300 s of its signal; its threads:\n{err[-12000:]}")
         if sig == signal.SIGKILL:
             assert proc.returncode == -signal.SIGKILL
             (parent,) = _parents(folder)
