@@ -412,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("SYNTHLOOP_FAULT"):  # fault-injection runs (tests): SIGUSR1 prints every thread's stack
         import faulthandler
 
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        try:
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+        except (AttributeError, OSError, ValueError):  # no real stderr (captured in-process)
+            pass
     from synthloop.errors import SynthloopError
 
     try:

@@ -55,7 +55,11 @@ def inject(stage: str) -> None:
     elif kind == "interrupt":
         raise KeyboardInterrupt(f"injected interrupt in {stage}")
     elif kind == "hang":
-        time.sleep(600)
+        # Short sleeps: a signal the kernel hands to another thread only sets a flag the main thread reads between
+        # bytecodes, and one time.sleep(600) would hold it for ten minutes (seen: a SIGINT'd run that never ended).
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
     elif kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     else:
