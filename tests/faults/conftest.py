@@ -113,8 +113,18 @@ def cli_env(prefect_api: str, **extra: str) -> dict[str, str]:
 
 
 def start_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "synthloop", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """A `synthloop` process with a terminal's Ctrl-C. A shell without job control starts its background jobs
+    with SIGINT ignored, an ignored signal stays ignored across exec, and Python then installs no KeyboardInterrupt
+    handler: a suite started with `&` would send its Ctrl-C to a process that cannot hear it."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([sys.executable, "-m", "synthloop", *args], cwd=cwd, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def store_uri(folder: Path) -> str:
