@@ -222,9 +222,11 @@ def label_audit(schema, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_v
     from threadpoolctl import threadpool_limits
 
     from synthloop.annotation import find_label_issues, out_of_fold_proba
+    from synthloop.env import fit_threads
     from synthloop.models import build_preprocessor, lean_imputers
 
     n = len(y)
+    threads = fit_threads(threads, n, X.shape[1])
     if n < AUDIT_MIN_ROWS:
         return {"noisy": False, "noise_rate": float("nan"), "n_flagged": 0, "flagged": [], "rows": n,
                 "note": f"too few real train rows ({n} < {AUDIT_MIN_ROWS}) to audit"}

@@ -25,16 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthloop.env import fit_threads
 from synthloop.errors import SynthloopError
 
 # Estimated work (training cells × folds × trials, see `estimate_work`) below which a temporary cluster is
 # not worth starting. Calibrated with benchmarks/parallel.py: on 2 cores, 12 trials on 2,000 × 20 cells run
 # serially in ~4 s, about what starting a 2-worker LocalCluster and importing the libraries in it costs.
 MIN_WORK_FOR_CLUSTER = 5_000_000
-# Below this many cells (rows × features) a trial's fit takes seconds, and a serial search fits with one thread:
-# two OpenMP threads on two cores, with Prefect's server process beside them, were measured 3-4x slower than one
-# (HistGradientBoosting 5-fold CV on 4.8k × 8: 3.5 s on one thread, 13-16 s on two; xgboost 2.5 s against 9.6 s).
-SMALL_FIT_CELLS = 1_000_000
 ADDRESS_RE = re.compile(r"^(tcp|tls|ucx|inproc)://[^\s:/]+:\d{1,5}$")
 
 
@@ -129,9 +126,9 @@ def plan_trials(n_trials: int, n_rows: int, n_features: int, *, folds: int = 3, 
         return TrialPlan("serial", "one core: no parallelism to gain", fit_threads=serial_threads)
     work = estimate_work(n_rows, n_features, n_trials, folds)
     if work < MIN_WORK_FOR_CLUSTER:
-        small = n_rows * max(1, n_features) < SMALL_FIT_CELLS
         return TrialPlan("serial", f"small search ({n_trials} trials on {n_rows} × {n_features}): starting a "
-                         f"cluster would cost more than it saves", fit_threads=1 if small else serial_threads)
+                         f"cluster would cost more than it saves",
+                         fit_threads=fit_threads(serial_threads, n_rows, n_features))
     n_workers = max(1, min(cores, n_trials))
     return TrialPlan("local", f"{n_trials} trials on {n_rows} × {n_features} rows × features", n_workers=n_workers,
                      fit_threads=max(1, cores // n_workers))

@@ -112,9 +112,10 @@ def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, 
         return cfg.generator, {}
     from threadpoolctl import threadpool_limits
 
+    from synthloop.env import fit_threads
     from synthloop.synth import select_generator
 
-    with threadpool_limits(threads):
+    with threadpool_limits(fit_threads(threads, len(train), len(schema.features))):
         return select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
                                 ratio=cfg.ratio, random_state=seed + iteration)
 
@@ -137,14 +138,18 @@ def synthesize_rows(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, i
     Returns:
         Synthetic features and their target as a Series.
     """
+    from threadpoolctl import threadpool_limits
+
+    from synthloop.env import default_threads, fit_threads
     from synthloop.synth import make_generator
 
     name = generator or cfg.generator
     gen = make_generator("cart" if name == "auto" else name, schema.kinds, random_state=seed + iteration)
-    gen.fit(train[schema.features], train[schema.target], task=schema.task)
     n = max(1, int(round(cfg.ratio * len(train))))
     weights = "balanced" if balance and schema.task == "classification" else None
-    X_syn, y_syn = gen.sample(n, random_state=seed + iteration, class_weights=weights)
+    with threadpool_limits(fit_threads(default_threads(), len(train), len(schema.features))):
+        gen.fit(train[schema.features], train[schema.target], task=schema.task)
+        X_syn, y_syn = gen.sample(n, random_state=seed + iteration, class_weights=weights)
     return X_syn[schema.features], pd.Series(np.asarray(y_syn), name=schema.target)
 
 
@@ -166,10 +171,11 @@ def assess_synthetic(train: pd.DataFrame, X_syn: pd.DataFrame, y_syn: pd.Series,
     """
     from threadpoolctl import threadpool_limits
 
+    from synthloop.env import fit_threads
     from synthloop.synth import quality_report
 
     f = schema.features
-    with threadpool_limits(threads):
+    with threadpool_limits(fit_threads(threads, len(train) + len(X_syn), len(f))):
         return quality_report(train[f], train[schema.target], X_syn, y_syn, schema.kinds, schema.task,
                               holdout_X=val[f], holdout_y=val[schema.target], val_X=val[f], val_y=val[schema.target],
                               random_state=seed)
