@@ -154,8 +154,15 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         open_runs.append(child)
         it_started = time.monotonic()
         data = state.training_set(schema)
-        init = state.pretrained if state.spec.family == state.pretrained_family else None
-        trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed, init_model=init)
+        reused = it > 1 and state.same_recipe_as_best()
+        if reused:  # a seeded fit of the same recipe gives the same model: its scores are not looked at again
+            trained, reused_report = state.best["trained"], state.best["report"]
+            say(f"  train: the recipe is iteration {state.best['iteration']}'s, so its model and validation scores "
+                "are reused (no new fit, no new look at validation)")
+            tracker.set_tags(child, {"reused_iteration": str(state.best["iteration"])})
+        else:
+            init = state.pretrained if state.spec.family == state.pretrained_family else None
+            trained = train_model(data, state.spec, schema, X_val, y_val, it, threads, seed, init_model=init)
         if state.synthetic is not None and state.synthetic_choice is not None:
             generator, evidence = state.synthetic_choice
             tracker.log_metrics(child, {f"synth_{k}": v for k, v in (state.synthetic_report or {}).items()})
@@ -166,11 +173,14 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         # could act on its flags (a still valid earlier audit costs nothing and is kept).
         last, previous_audit = it >= cfg.loop.max_iterations, state.previous_audit()
         skip_audit = last and action_in != "reannotate" and previous_audit is None
-        report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed,
-                                audit=None if skip_audit else cfg.annotation,
-                                scorer=state.book.scorer(state.labelled[schema.target]),
-                                previous_audit=previous_audit, last=last)
-        looks += 1
+        if reused:
+            report = reused_report
+        else:
+            report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed,
+                                    audit=None if skip_audit else cfg.annotation,
+                                    scorer=state.book.scorer(state.labelled[schema.target]),
+                                    previous_audit=previous_audit, last=last)
+            looks += 1
         state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
         decision, stopped_by = bound(policy.decide(report, state.history, state.options(cfg, ledger)), report, it,
                                      cfg.loop.max_iterations, time.monotonic() - started, budget,

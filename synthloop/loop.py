@@ -93,8 +93,15 @@ class LoopState:
             self.audit = (self.labels_digest(), audit)
         if self.best is None or score > self.best["score"] + 1e-12:
             self.best = {"score": score, "iteration": it, "trained": trained, "report": report,
-                         "spec": self.spec, "synthetic": self.synthetic}
+                         "spec": self.spec, "synthetic": self.synthetic, "labels": self.labels_digest()}
         return step
+
+    def same_recipe_as_best(self) -> bool:
+        """Whether the next iteration would train exactly the best iteration's recipe: the same design on the same
+        labelled rows and labels and the same synthetic rows (a design search that kept the current design).
+        Training is seeded, so it would give the same model and the same validation scores."""
+        return (self.best is not None and self.spec == self.best["spec"] and self.synthetic is self.best["synthetic"]
+                and self.labels_digest() == self.best["labels"])
 
     def build_on_best(self) -> None:
         """The next action starts from the best recipe so far: one that did not improve validation is undone

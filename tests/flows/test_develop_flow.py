@@ -137,3 +137,30 @@ def test_without_a_threshold_the_loop_searches_designs_and_serves_what_it_chose(
     proba = model.predict_proba(frame.drop(columns=["target"]).head(50))
     assert proba.shape == (50, 2) and np.allclose(proba.sum(axis=1), 1.0)
     assert (model.predict(frame.drop(columns=["target"]).head(50)) == frame["target"].head(50)).mean() > 0.85
+
+
+def test_a_design_search_that_keeps_the_current_design_reuses_its_model_without_a_new_look(mlflow_uri, client,
+                                                                                         tmp_path):
+    """A linear target with a linear model: the diagnosis says "underfits", the search finds nothing better by CV
+    and keeps the design. Training the same recipe again would give the same model: iteration 2 reuses it, says
+    so, and does not count as another look at validation."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(170, 4))
+    y = 3 * X[:, 0] - 2 * X[:, 1] + X[:, 2] + rng.normal(scale=0.05, size=170)
+    path = tmp_path / "linear.csv"
+    pd.DataFrame(X, columns=list("abcd")).assign(y=y).to_csv(path, index=False)
+    cfg = Config.load(None, {"data.source": str(path), "data.target": "y", "model.family": "linear",
+                             "goal.metric": "r2", "goal.threshold": 0.99999, "model.search_trials": 6,
+                             "loop.max_iterations": 2, "loop.time_budget_s": 1800})
+    summary = develop(cfg)
+    first, second = summary["iterations"]
+    assert first["decision"] == "change_design" and second["model"] == first["model"]
+    assert second["val_metrics"] == first["val_metrics"]
+    assert summary["looks_at_validation"] == 1
+    _, children = _runs(client, summary["mlflow_run_id"])
+    runs = {r.data.tags["synthloop.iteration"]: r for r in children if r.data.tags.get("synthloop.trial") != "true"}
+    assert runs["2"].data.tags["reused_iteration"] == "1" and "reused_iteration" not in runs["1"].data.tags
+    assert runs["2"].data.metrics["val_r2"] == runs["1"].data.metrics["val_r2"]

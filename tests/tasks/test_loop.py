@@ -48,3 +48,20 @@ def test_history_records_the_paired_noise_and_the_audit_is_reused_only_while_lab
     assert step.needed > 0.02 and state.best["iteration"] == 2
     state.labelled = labelled.assign(y=1 - labelled["y"])  # re-annotated: the old audit no longer applies
     assert state.previous_audit() is None
+
+
+def test_the_best_recipe_is_recognised_until_its_design_rows_labels_or_synthetic_rows_change():
+    labelled = pd.DataFrame({"x": np.arange(50.0), "y": np.arange(50) % 2})
+    state = LoopState(labelled=labelled, target="y", origin=np.full(50, "real", dtype=object), pool=[], spec="A")
+    assert not state.same_recipe_as_best()  # nothing trained yet
+    state.record(1, "start", "m1", _report(0.8), "accuracy", 0.002, labelled["y"].to_numpy())
+    assert state.same_recipe_as_best()
+    state.spec = "B"
+    assert not state.same_recipe_as_best()
+    state.spec, state.synthetic = "A", (labelled[["x"]], labelled["y"])
+    assert not state.same_recipe_as_best()
+    state.synthetic = None
+    state.labelled = labelled.assign(y=labelled["y"].where(labelled.index != 3, 0))  # one label changed
+    assert not state.same_recipe_as_best()
+    state.labelled = pd.concat([labelled, labelled.tail(1).set_axis([50])])  # one more row
+    assert not state.same_recipe_as_best()
