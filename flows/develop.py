@@ -243,7 +243,8 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     summary["links"] = records.tell_story(tracker, summary)
     records.write_report(tracker, parent)
     say(f"test (opened once): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "
-        f"goal {'met' if goal_met else 'NOT met: ' + best['report'].shortfall}")
+        + (("goal met" if goal_met else "goal NOT met: " + best["report"].shortfall) if cfg.goal.threshold is not None
+           else "clearly better than the baseline" if goal_met else best["report"].shortfall))
     _prefect_artifact(summary, tracker)
     return summary
 

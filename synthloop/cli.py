@@ -336,10 +336,12 @@ STOPPED_BY = {"no_move_left": " (stopped: no move left that could pay)",
 
 def _human_summary(s: dict[str, Any], registration: str | None = None, links: dict[str, str] | None = None,
                    prefect_base: str | None = None) -> str:
+    from synthloop.records import verdict
+
     metric = s["goal_metric"]
     lines = [
         "",
-        f"{'goal met' if s['goal_met'] else 'goal NOT met'} after {len(s['iterations'])} iteration(s) in "
+        f"{verdict(s['goal_met'], s.get('goal_threshold'))} after {len(s['iterations'])} iteration(s) in "
         f"{s['seconds']:.1f}s{STOPPED_BY.get(s.get('stopped_by'), '')} — test {metric} "
         f"{s['test_metrics'].get(metric, float('nan')):.4f} (best iteration {s['best_iteration']}: {s['best_model']})",
         "",

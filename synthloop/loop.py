@@ -159,8 +159,11 @@ def bound(decision: Decision, report, it: int, max_iterations: int, elapsed: flo
         return Decision("stop", "test", f"{lead}max_iterations ({it}) reached (next would have been "
                         f"{decision.action})", decision.evidence, decision.alternatives), "max_iterations"
     if elapsed + next_cost > budget:
-        return Decision("stop", "test", f"{lead}time budget {budget:.0f}s spent (next would have been "
-                        f"{decision.action})", decision.evidence, decision.alternatives), "time_budget"
+        spent = (f"time budget {budget:.0f}s spent" if elapsed >= budget else
+                 f"time budget {budget:.0f}s: {elapsed:.0f}s spent, and the next iteration (about {next_cost:.0f}s, as "
+                 f"the last) would overrun it")
+        return Decision("stop", "test", f"{lead}{spent} (next would have been {decision.action})", decision.evidence,
+                        decision.alternatives), "time_budget"
     return decision, None
 
 

@@ -131,7 +131,7 @@ class RuleBasedPolicy:
         evidence = {"shortfall": report.shortfall, **{k: v for k, v in d.items()}}
         if chosen is None:
             return Decision("stop", "test", f"{report.shortfall}; no action left that could help, "
-                                            "testing the best model on validation",
+                                            "the best model on validation goes to the sealed test",
                             {**evidence, "stopped_by": "no_move_left"}, tuple(passed_over))
         action, why = chosen
         if action == "add_synthetic" and rebalance:
@@ -171,7 +171,7 @@ class RuleBasedPolicy:
                 passed_over.append(f"{action}: no evidence that it would pay")
         evidence = {"shortfall": report.shortfall, **d}
         if chosen is None:
-            return Decision("stop", "test", f"{state}no move left that could pay, testing the best model on validation",
+            return Decision("stop", "test", f"{state}no move left that could pay; the best model on validation goes to the sealed test",
                             {**evidence, "stopped_by": "no_move_left"}, tuple(passed_over))
         action, why = chosen
         if action == "add_synthetic" and rebalance:

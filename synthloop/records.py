@@ -146,8 +146,8 @@ def story_markdown(summary: dict[str, Any], experiment_id: str, plots: list[str]
     best = next((it for it in summary["iterations"] if it["iteration"] == summary.get("best_iteration")), None)
     val = best["val_metrics"].get(metric, float("nan")) if best else float("nan")
     # The UI shows the first lines of a description folded: the verdict and the table come first.
-    verdict = "goal met" if summary["goal_met"] else "goal NOT met"
-    lines = [f"### {verdict} — test {metric} {test:.4f} (validation {val:.4f}; goal: {goal})", "",
+    verdict_line = verdict(summary["goal_met"], threshold)
+    lines = [f"### {verdict_line} — test {metric} {test:.4f} (validation {val:.4f}; goal: {goal})", "",
              f"| iteration | validation {metric} | rows (real+synthetic) | decision | reason |", "|---|---|---|---|---|"]
     for it in summary["iterations"]:
         rows = f"{it.get('train_rows', '')}+{it.get('synthetic_rows', 0)}"
@@ -259,3 +259,10 @@ def _higher(metric: str) -> bool:
     from synthloop.config import HIGHER_IS_BETTER
 
     return HIGHER_IS_BETTER.get(metric, True)
+
+
+def verdict(goal_met: bool, threshold: float | None) -> str:
+    """"goal met" / "goal NOT met"; with no threshold the goal is to beat the baseline clearly, and it says so."""
+    if threshold is None:
+        return "clearly better than the baseline" if goal_met else "NOT clearly better than the baseline"
+    return "goal met" if goal_met else "goal NOT met"

@@ -97,7 +97,7 @@ def _close_hint(name: Any, columns: Iterable[Any]) -> str:
     close = folded + close
     if close:
         return f"; close matches: {_listing(close[:3])}"
-    return f"; columns are: {_listing(columns)}"
+    return f"; columns are: {_listing(columns, limit=30)}"
 
 
 def _source_of(df: pd.DataFrame) -> str:

@@ -333,6 +333,12 @@ def _load_delimited(path: Path, name: str, notes: list[str]) -> pd.DataFrame:
     sample, truncated = _read_head(path, name, compressed)
     if not sample:
         raise _error(name, "file is empty (0 bytes)")
+    if sample.startswith(b"PAR1"):  # a Parquet file under a text name (renamed, or saved with the wrong suffix)
+        notes.append(f"{name}: is a Parquet file despite its name; read it as Parquet")
+        return _load_parquet(path, name)
+    for magic, what in _BINARY_MAGIC.items():
+        if sample.startswith(magic):
+            raise _error(name, f"is {what}, not a text table")
     encoding, text = _sample_encoding(sample, truncated, name, notes)
     if truncated and "\n" in text:
         text = text[: text.rindex("\n") + 1]  # sniff whole lines only
@@ -347,7 +353,35 @@ def _load_delimited(path: Path, name: str, notes: list[str]) -> pd.DataFrame:
 
     df = _read_csv(path, name, delimiter, decimal, encoding, compressed, notes)
     df.columns = [c.strip() if isinstance(c, str) else c for c in df.columns]
+    if not compressed and len(df):
+        df = _drop_cut_off_row(path, df, name, delimiter, encoding, len(header), notes)
     return df
+
+
+#: File signatures of binary formats a user may hand over under a text name.
+_BINARY_MAGIC = {b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook is one); save the sheet as CSV",
+                 b"\xd0\xcf\x11\xe0": "an old Excel (.xls) or other OLE document; save the sheet as CSV",
+                 b"\x1f\x8b": "gzip-compressed; name it .csv.gz (or .tsv.gz) and it is read as such",
+                 b"SQLite format 3\x00": "a SQLite database; pass sqlite:///PATH with --table or --query"}
+
+
+def _drop_cut_off_row(path: Path, df: pd.DataFrame, name: str, delimiter: str, encoding: str, width: int,
+                      notes: list[str]) -> pd.DataFrame:
+    """A file that ends inside its last row (copied or downloaded in part): that row has fewer fields than the
+    header and no line end. pandas fills the missing fields with NaN; the row is dropped, with a note."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return df
+    last = tail.rsplit(b"\n", 1)[-1].decode(encoding, errors="replace")
+    fields = next(csv.reader([last], delimiter=delimiter), [])
+    if len(fields) >= width or last.count('"') % 2:  # complete, or inside a quoted field spanning lines
+        return df
+    notes.append(f"{name}: the file ends inside its last row (row {len(df)}: {len(fields)} of {width} fields, "
+                 "no line end), as a file cut off in copying does; that row was dropped")
+    return df.iloc[:-1]
 
 
 def _read_head(path: Path, name: str, compressed: bool) -> tuple[bytes, bool]:

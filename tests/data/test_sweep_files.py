@@ -171,3 +171,39 @@ def test_other_labels_in_several_cases_stay_apart_with_a_note(tmp_path):
 
     assert schema.classes == ("A", "a", "b")
     assert any("'a'/'A'" in n and "kept as separate classes" in n for n in notes)
+
+
+# ------------------------------------------------------------------------------------------
+# files that are not what their name says, or end early: a CSV cut off inside its last row was read without a
+# word (that row's missing fields became NaN), and a Parquet file renamed .csv got "contains NUL bytes"
+
+
+def test_a_file_cut_off_inside_its_last_row_loses_that_row_with_a_note(tmp_path):
+    import pytest
+
+    from synthloop.errors import DataError
+
+    rows = _rows()
+    whole = rows.to_csv(index=False)
+    cut = whole[: whole.rindex("\n", 0, len(whole) - 1) + 1] + whole.splitlines()[-1][:3]  # 3 chars of the last row
+    path = tmp_path / "cut.csv"
+    path.write_text(cut)
+    frame = load_table(str(path))
+    assert len(frame) == len(rows) - 1 and frame.notna().all().all()
+    note = next(n for n in frame.attrs["notes"] if "ends inside its last row" in n)
+    assert f"row {len(rows)}: 1 of {rows.shape[1]} fields" in note and "dropped" in note
+    complete = tmp_path / "no_line_end.csv"
+    complete.write_text(whole.rstrip("\n"))  # a complete last row without its line end is a row like any other
+    frame = load_table(str(complete))
+    assert len(frame) == len(rows) and not frame.attrs["notes"]
+
+    parquet = tmp_path / "table.csv"
+    rows.to_parquet(parquet)
+    frame = load_table(str(parquet))
+    assert frame.equals(rows) and "is a Parquet file despite its name" in frame.attrs["notes"][0]
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "book.csv", "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(DataError, match=r"book\.csv.*zip archive.*save the sheet as CSV"):
+        load_table(str(tmp_path / "book.csv"))
