@@ -50,6 +50,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     rows = load_table(args.data, table=args.table, query=args.query)
     uri = args.model or _default_model(cfg)
     model = load_model(uri, cfg.tracking.tracking_uri, threads=args.threads)
+    if not args.model:
+        _check_champion_fits(cfg, rows, model.features, args.data)
     for warning in input_warnings(rows, model.features, getattr(model, "target", None)):
         print(f"synthloop: warning: {warning}", file=sys.stderr)
     result = rows.copy()
@@ -164,6 +166,27 @@ def _default_model(cfg) -> str:
     raise ConfigError(f"no model to predict with: {name!r} has {len(versions)} version(s) in {store} but no "
                       f"champion, because no run met its goal; run `synthloop run` until one does, or "
                       f"`synthloop promote VERSION` to serve one anyway")
+
+
+def _check_champion_fits(cfg, rows, features, data: str) -> None:
+    """The default model is the champion of one registered name, which runs on other data may share: when the table
+    lacks the champion's features, say what the champion is and how to pick another model."""
+    from synthloop import registry
+    from synthloop.data import _listing
+    from synthloop.errors import ConfigError
+    from synthloop.tracking import resolve_tracking_uri
+
+    missing = [f for f in features if f not in rows.columns]
+    if not missing:
+        return
+    name = cfg.tracking.registered_model
+    client = registry.client_for(resolve_tracking_uri(cfg.tracking.tracking_uri)[0])
+    current = registry.champion(client, name)
+    what = registry.problem_of(client, current.run_id if current is not None else None)
+    raise ConfigError(f"{data}: lacks {len(missing)} of the {len(features)} columns the champion of {name!r} "
+                      f"(version {current.version if current is not None else '?'}"
+                      f"{', a ' + what if what else ''}) needs: {_listing(missing, 5)}; pass --model "
+                      f"models:/NAME/VERSION for another model (`synthloop runs` lists the runs and their versions)")
 
 
 def _stem(data: str) -> str:

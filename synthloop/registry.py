@@ -111,11 +111,36 @@ def registration_note(client, name: str, version: str | None) -> str | None:
     if mv.tags.get(TAG_GOAL_MET) == "false":
         kept = f"the champion stays version {current.version}" if current is not None else "there is no champion yet"
         return (f"{name} version {version} is not made champion: its run missed the goal; {kept} "
-                f"(`synthloop promote {version}` serves it anyway)")
+                f"(`synthloop promote {version}` serves it anyway)" + _other_problem(client, name, mv, current))
     if current is not None:
         return (f"{name} version {version} registered; the champion stays version {current.version} "
-                f"(`synthloop promote {version}` to serve this one)")
+                f"(`synthloop promote {version}` to serve this one)" + _other_problem(client, name, mv, current))
     return f"{name} version {version} registered; no champion yet"
+
+
+def problem_of(client, run_id: str | None) -> str | None:
+    """What a version's run learned: "<task> of '<target>' from <source>", from the run's tags (None if unknown)."""
+    if not run_id:
+        return None
+    try:
+        tags = client.get_run(run_id).data.tags
+    except Exception:  # a run deleted from the store
+        return None
+    if "target" not in tags:
+        return None
+    return f"{tags.get('task', 'model')} of {tags['target']!r} from {tags.get('source', 'unknown data')}"
+
+
+def _other_problem(client, name: str, mv, current) -> str:
+    """A warning when the champion answers another problem than the new version (another target or data source):
+    both were registered under one name, and `synthloop predict` serves the champion."""
+    if current is None:
+        return ""
+    mine, theirs = problem_of(client, mv.run_id), problem_of(client, current.run_id)
+    if not mine or not theirs or mine == theirs:
+        return ""
+    return (f"\n         note: the champion (version {current.version}) is a {theirs}, this version a {mine}: give each "
+            f"problem its own registered model with `--set tracking.registered_model=NAME`")
 
 
 def rollback(client, name: str, reason: str = "manual rollback") -> Change:

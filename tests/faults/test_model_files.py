@@ -74,6 +74,21 @@ def test_predict_scores_new_rows_and_refuses_a_changed_or_foreign_model(in_proce
     new.drop(columns=["alcohol", "hue"]).to_csv(in_process / "short.csv", index=False)
     rc = main(["predict", "short.csv", "--model", "models:/synthloop-model/1"])
     _assert_clear_error(rc, capsys.readouterr().err, counts, "'alcohol', 'hue' the model needs")
+    # ... and by default, where the champion may answer another problem: what it is, and how to pick another model
+    rc = main(["predict", "short.csv"])
+    _assert_clear_error(rc, capsys.readouterr().err, counts,
+                        "short.csv: lacks 2 of the 15 columns the champion of 'synthloop-model' (version 1, a "
+                        "classification of 'target' from wine.csv) needs: 'alcohol', 'hue'; pass --model")
+
+    # A run on another problem registered under the same name is told that it shares the champion's name.
+    frame.drop(columns="target").to_csv(in_process / "cellar.csv", index=False)
+    rc = main(["run", "--data", "cellar.csv", "--target", "cellar", "--max-iterations", "1", "--threads", "1",
+               "--set", "model.n_estimators=30"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "synthloop-model version 2 registered; the champion stays version 1" in out, out
+    assert ("note: the champion (version 1) is a classification of 'target' from wine.csv, this version a "
+            "classification of 'cellar' from cellar.csv: give each problem its own registered model") in out, out
+    counts["completed"] += 1
 
     # A model outside the store is not loaded.
     rc = main(["predict", "new.csv", "--model", str(folder)])
