@@ -336,7 +336,9 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
         shown = f"{runner_up['label']} (CV {metric} {sign * runner_up['score']:.4f})" if runner_up else "none"
         say(f"  train: design search, {len(search['ranked'])} designs by {choice['folds']}-fold CV on train "
             f"(validation not looked at) → {choice['label']} (CV {metric} {sign * choice['score']:.4f}); "
-            f"runner-up {shown}" + ("; no other design beats the current one, so it stays" if kept else ""))
+            f"runner-up {shown}" + ("; no other design beats the current one, so it stays" if kept else "")
+            + (f"; {len(candidates) - len(search['ranked'])} of {len(candidates)} designs not tried: the search's "
+               "share of the time budget was spent" if len(search["ranked"]) < len(candidates) else ""))
         if search.get("ensemble") and choice["spec"].family == "ensemble":
             say(f"  train: ensemble selection on out-of-fold predictions: {choice['spec'].describe()}")
         elif search.get("ensemble"):

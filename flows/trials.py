@@ -8,6 +8,7 @@ cross-validation on train (never on validation) and records the worker it ran on
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -47,17 +48,40 @@ _ROWS: dict[str, tuple[Any, Any]] = {}
 @flow(name="design-trials", flow_run_name="design-trials-it{iteration}", validate_parameters=False,
       log_prints=False)
 def design_trials(candidates: list, schema, rows_key: str, metric: str, iteration: int, threads: int, seed: int,
-                  folds: int, slots: dict[str, int] | None = None) -> list[dict[str, Any]]:
+                  folds: int, slots: dict[str, int] | None = None, deadline: float | None = None,
+                  in_flight: int = 0) -> list[dict[str, Any]]:
     """Submit one task per design point to the flow's task runner and gather the trials.
 
-    Stages: one `design-trial` task per candidate, all submitted at once, then gathered.
+    Stages: one `design-trial` task per candidate, then gathered. Without a deadline all are submitted at once.
+    With one (a `time.monotonic()` value), at most `in_flight` run at a time and none starts after the deadline
+    (the first two always run), as in a serial search: a trial is never cut off halfway, so no task run is
+    left unfinished in Prefect.
     """
+    from prefect.futures import wait
+
     from synthloop.design import trial_label
 
     X, y = _ROWS[rows_key]
-    futures = [run_design_trial.submit(spec, schema, X, y, metric, iteration, trial_label(spec), threads, seed,
-                                       folds, slots) for spec in candidates]
-    return [f.result() for f in futures]
+
+    def submit(spec):
+        return run_design_trial.submit(spec, schema, X, y, metric, iteration, trial_label(spec), threads, seed,
+                                       folds, slots)
+
+    if deadline is None or in_flight < 1:
+        return [f.result() for f in [submit(spec) for spec in candidates]]
+    waiting, running, finished = list(enumerate(candidates)), [], []
+    while waiting or running:
+        while waiting and len(running) < in_flight and (len(finished) + len(running) < 2
+                                                       or time.monotonic() < deadline):
+            index, spec = waiting.pop(0)
+            running.append((index, submit(spec)))
+        if not running:
+            break
+        done = wait([f for _, f in running], timeout=0.25).done
+        for item in [r for r in running if r[1] in done]:
+            running.remove(item)
+            finished.append((item[0], item[1].result()))
+    return [trial for _, trial in sorted(finished, key=lambda pair: pair[0])]
 
 
 def search_designs(data, candidates: list, schema, metric: str, iteration: int, *, threads: int, seed: int,
@@ -79,7 +103,7 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
         address: An existing Dask scheduler (`tcp://HOST:PORT`), or None.
         parallel: False runs the trials serially in this process.
         say: Where to report the plan (a callable taking a line), or None.
-        deadline: A `time.monotonic()` value after which a serial search starts no new trial.
+        deadline: A `time.monotonic()` value after which the search starts no new trial (serial or on Dask).
     Returns:
         `synthloop.design.choose_design`'s result (ranked trials, the choice — a single design or an ensemble
         of the best ones, ready to fit —, the runner-up, the ensemble) and "plan": the TrialPlan.
@@ -101,19 +125,22 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
         from prefect_dask import DaskTaskRunner
 
         slots = None
+        in_flight = plan.n_workers
         if plan.mode == "address":
             client = connect(plan.address)
             try:
                 slots = slots_by_host(client)
             finally:
                 client.close()
+            in_flight = sum(slots.values()) if slots else len(candidates)
         runner = DaskTaskRunner(**plan.runner_kwargs())
         key = uuid.uuid4().hex
         _ROWS[key] = (X, y)
         try:
             with prefect_api_for_workers():
                 trials = design_trials.with_options(task_runner=runner)(candidates, schema, key, metric, iteration,
-                                                                         plan.fit_threads, seed, folds, slots)
+                                                                         plan.fit_threads, seed, folds, slots,
+                                                                         deadline, in_flight)
         finally:
             _ROWS.pop(key, None)
     if current is None and current_family is not None:
