@@ -204,7 +204,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         action_in = decision.action
         state.build_on_best()
         _apply(decision, state, cfg, schema, ledger, trained, data, metric, tracker, parent, it, threads, seed,
-               retry, say)
+               retry, say, iteration_run=child)
 
     best = state.best
     goal_met = bool(best["report"].passed)
@@ -267,8 +267,9 @@ def _pretrain(cfg: Config, state: LoopState, schema, threads: int, seed: int, sa
 
 
 def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, trained, data, metric, tracker, parent,
-           it: int, threads: int, seed: int, retry: dict, say: _Say) -> None:
-    """Go back to the stage the decision names and redo only what it changes."""
+           it: int, threads: int, seed: int, retry: dict, say: _Say, iteration_run: str | None = None) -> None:
+    """Go back to the stage the decision names and redo only what it changes (a design search's trials are
+    recorded as runs nested in `iteration_run`, the iteration whose diagnosis asked for it)."""
     from synthloop import design
     from synthloop.config import HIGHER_IS_BETTER
     from synthloop.models import FAMILIES
@@ -325,7 +326,7 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
                                 current_family=state.spec.family, current=state.spec,
                                 address=cfg.dask.address,
                                 parallel=cfg.dask.parallel_trials, say=say, deadline=deadline)
-        record_search(tracker, parent, it, metric, search)
+        record_search(tracker, parent, it, metric, search, trials_parent=iteration_run)
         choice, runner_up, single = search["choice"], search["runner_up"], search["single"]
         kept = search["chosen_trial"]["spec"] == state.spec
         state.spec = choice["spec"]

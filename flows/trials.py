@@ -148,9 +148,12 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
     return {**choose_design(trials, schema, y, metric, current=current), "plan": plan}
 
 
-def record_search(tracker, parent: str, iteration: int, metric: str, search: dict[str, Any]) -> None:
-    """Every trial as an MLflow child run of the flow's run (params, CV score, rank, where it ran), the
-    choice and the runner-up tagged, and the whole search as `design/search-it{N}.json` on the parent."""
+def record_search(tracker, parent: str, iteration: int, metric: str, search: dict[str, Any],
+                  trials_parent: str | None = None) -> None:
+    """Every trial as an MLflow run nested in `trials_parent` (the iteration's run; the flow's run when None), with
+    params, CV score, rank and where it ran, the choice and the runner-up tagged; the choice as tags and the whole
+    search as `design/search-it{N}.json` on the flow's run. Nested in the iteration, the trials stay out of the
+    flow run's own list of child runs, which then shows the iterations."""
     from synthloop.config import HIGHER_IS_BETTER
     from synthloop.design import design_params
 
@@ -161,7 +164,7 @@ def record_search(tracker, parent: str, iteration: int, metric: str, search: dic
     chosen = search.get("chosen_trial", search["choice"])
     for rank, trial in enumerate(listed, start=1):
         role = ("choice" if trial is chosen else "runner_up" if trial is search["runner_up"] else "")
-        run = tracker.get_or_create_child(parent, f"trial-{iteration}-{trial['label']}",
+        run = tracker.get_or_create_child(trials_parent or parent, f"trial-{iteration}-{trial['label']}",
                                           f"design-{iteration}-{trial['label']}",
                                           tags={"synthloop.trial": "true", "synthloop.iteration": str(iteration),
                                                 "synthloop.trial_role": role or "candidate",

@@ -128,6 +128,12 @@ def test_without_a_threshold_the_loop_searches_designs_and_serves_what_it_chose(
     assert {t.data.params["family"] for t in trials} >= {"xgboost", "hist_gradient_boosting", "extra_trees"}
     roles = [t.data.tags["synthloop.trial_role"] for t in trials]
     assert roles.count("choice") == 1, labels
+    # nested in the iteration that asked for the search: the flow run's own child runs are its iterations
+    _, children = _runs(client, summary["mlflow_run_id"])
+    assert sorted(c.data.tags["synthloop.iteration"] for c in children) == [
+        str(i) for i in range(1, len(decisions) + 1)]
+    first = next(c for c in children if c.data.tags["synthloop.iteration"] == "1")
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {first.info.run_id}
     chosen = next(t for t in trials if t.data.tags["synthloop.trial_role"] == "choice")
     assert summary["iterations"][1]["model"].startswith(chosen.data.params["family"])
     model = load_model(f"models:/{cfg.tracking.registered_model}/{summary['registered_version']}", mlflow_uri)
