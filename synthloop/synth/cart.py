@@ -33,6 +33,7 @@ from synthloop.synth._codec import (
     TaskName, _allocate, _check_kinds, _check_task, _class_shares, _Column, _decode, _describe_column, _encode, _rng,
     _target_series,
 )
+from synthloop.synth._teacher import regression_teacher
 from synthloop.synth.privacy import DCR_FLOOR, RowGuard, guard_rows
 
 
@@ -239,41 +240,31 @@ class CartSynthesizer(BaseEstimator):
             return z
         return np.column_stack([np.where(missing, 0.0, z), missing.astype(np.float64)])
 
-    def _booster(self, kind: str, n_columns: int, n_rows: int, rng: np.random.Generator):
-        """The gradient-boosted model that draws the target from the features drawn before it.
+    @staticmethod
+    def _label_booster(rng: np.random.Generator):
+        """The gradient-boosted classifier that labels synthetic rows: 100 rounds, 20 rows per leaf.
 
-        Class labels: 100 rounds, 20 rows per leaf. A regression target: categorical columns of at most 255 codes
-        enter as categories (HistGradientBoosting's native splits on sets of levels), the others as numbers; from
-        1,000 rows the model grows until 30 rounds bring nothing on 15 % of the rows held out (at most 300
-        rounds), below that it takes 100 rounds, as a holdout that small stops at random.
+        Measured on the 8 real sets: the early-stopped model with native categories that draws a regression
+        target (`_teacher.regression_teacher`) helped the regressions (hotel_rates x1.15 -> x1.10, wage x1.04 ->
+        x1.03) but labelled hpc_data's rows worse (-0.028 -> -0.061).
         """
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+        from sklearn.ensemble import HistGradientBoostingClassifier
 
-        params: dict[str, Any] = dict(max_iter=100, min_samples_leaf=20, early_stopping=False)
-        if kind == "classification":
-            # Measured on the 8 real sets: the stopped, categorical model helped the regressions (hotel_rates
-            # x1.15 -> x1.10, wage x1.04 -> x1.03) but labelled hpc_data's rows worse (-0.028 -> -0.061).
-            return HistGradientBoostingClassifier(random_state=int(rng.integers(np.iinfo(np.int32).max)), **params)
-        names = self.order_[:n_columns]
-        categorical = [not self.column_codecs_[c].continuous and self.column_codecs_[c].n_codes <= 255
-                       for c in names]
-        if n_rows >= 1000:
-            params = dict(max_iter=300, min_samples_leaf=10, early_stopping=True, validation_fraction=0.15,
-                          n_iter_no_change=30)
-        return HistGradientBoostingRegressor(
-            categorical_features=np.array(categorical, dtype=bool) if any(categorical) else None,
-            random_state=int(rng.integers(np.iinfo(np.int32).max)), **params)
+        return HistGradientBoostingClassifier(max_iter=100, min_samples_leaf=20, early_stopping=False,
+                                              random_state=int(rng.integers(np.iinfo(np.int32).max)))
 
     def _label_model(self, design: np.ndarray, codes: np.ndarray, rng: np.random.Generator):
         """A gradient-boosted classifier of the class codes on the features (None with a single class)."""
         if np.unique(codes).size < 2:
             return None
-        return self._booster("classification", design.shape[1], len(codes), rng).fit(design, codes)
+        return self._label_booster(rng).fit(design, codes)
 
     def _boosted_target(self, step: _Step, design: np.ndarray, values: np.ndarray, leaves: np.ndarray,
                         rng: np.random.Generator) -> _Step:
         """The regression target as a boosted model's prediction plus a residual of a real row of the same leaf."""
-        model = self._booster("regression", design.shape[1], len(values), rng).fit(design, values)
+        names = self.order_[:design.shape[1]]
+        categorical = [not self.column_codecs_[c].continuous and self.column_codecs_[c].n_codes <= 255 for c in names]
+        model = regression_teacher(design, values, categorical, rng)
         residuals = values - model.predict(design)
         order = np.argsort(leaves, kind="stable")
         return _Step(step.tree, residuals[order], step.start, step.count, None, step.low, step.high, model)

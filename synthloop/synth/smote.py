@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
+from synthloop.synth._teacher import regression_teacher
 from synthloop.synth.privacy import DCR_FLOOR, RowGuard, guard_rows
 from synthloop.synth._codec import (
     TaskName, _allocate, _check_kinds, _check_task, _class_shares, _Column, _decode, _describe_column, _encode, _rng,
@@ -41,13 +42,19 @@ class SmoteSampler(BaseEstimator):
     datetime values are interpolated with one random weight per row; categorical, boolean and discrete numeric
     values (few distinct values, see the codec) are taken from either parent, the neighbour with probability
     equal to that weight. Where one parent is missing the value, the chosen parent's value (possibly missing) is
-    kept. For regression the target is interpolated with the same weight.
+    kept. For regression the target is, by default (``target_model="boosted"``), a gradient-boosted model's
+    prediction for the new row plus its parents' residuals around that model, interpolated with the same weight
+    (``target_model="interpolate"``: the parents' targets, interpolated). A target interpolated along a line
+    between two rows (neighbours over all columns, possibly far apart in the ones the target depends on) flattens
+    what curves: train-on-synthetic RMSE went from x1.35 of train-on-real to x1.18 on txhousing, from x1.29 to
+    x1.08 on hotel_rates and from x1.04 to x0.98 on wage (means of three seeds).
 
     Args:
         kinds: Feature column name -> "numeric", "categorical", "boolean" or "datetime".
         k_neighbors: Neighbours considered per row.
         dcr_floor: Rows closer than this share of the median real-to-real closest distance to a real train row
             are redrawn; 0 rejects exact copies only.
+        target_model: "boosted" (default) or "interpolate": how a regression target is drawn, see above.
         random_state: Seed or ``np.random.Generator`` for sampling.
 
     Attributes:
@@ -61,15 +68,18 @@ class SmoteSampler(BaseEstimator):
         target_codec_: The same for the target.
         encoded_: Training rows, one encoded array per feature column (new rows are made from them).
         encoded_target_: Training target, encoded.
+        target_model_: Regression with ``target_model="boosted"``: the fitted model of the target, else None.
+        residuals_: The training rows' residuals around ``target_model_``, else None.
         rng_: Generator that ``sample`` continues when given no seed.
         n_features_in_: Number of feature columns.
     """
 
     def __init__(self, kinds: Mapping[Any, str], *, k_neighbors: int = 5, dcr_floor: float = DCR_FLOOR,
-                 random_state: Any = None):
+                 target_model: str = "boosted", random_state: Any = None):
         self.kinds = kinds
         self.k_neighbors = k_neighbors
         self.dcr_floor = dcr_floor
+        self.target_model = target_model
         self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y: Any, task: TaskName = "classification") -> SmoteSampler:
@@ -86,6 +96,8 @@ class SmoteSampler(BaseEstimator):
         _check_task(task)
         if int(self.k_neighbors) < 1:
             raise ValueError(f"k_neighbors must be >= 1, got {self.k_neighbors!r}.")
+        if self.target_model not in ("boosted", "interpolate"):
+            raise ValueError(f"target_model must be 'boosted' or 'interpolate', got {self.target_model!r}.")
         names = _check_kinds(X, self.kinds)
         if len(X) < 1:
             raise ValueError("X has no rows.")
@@ -121,8 +133,23 @@ class SmoteSampler(BaseEstimator):
         self.target_codec_ = target
         self.encoded_target_ = y_enc
         self.rng_ = _rng(self.random_state)
+        self.target_model_ = self.residuals_ = None
+        observed = ~np.isnan(y_enc) if task == "regression" else None
+        if task == "regression" and self.target_model == "boosted" and observed.sum() >= 20:
+            design = self._design(arrays)
+            categorical = [not c.continuous and c.n_codes <= 255 for c in columns]
+            self.target_model_ = regression_teacher(design[observed], y_enc[observed], categorical, self.rng_)
+            self.residuals_ = y_enc - self.target_model_.predict(design)
+            obs = y_enc[observed]
+            self.target_range_ = (float(obs.min()), float(obs.max()))
+            self.target_support_ = np.unique(obs) if target.discrete else None
         self.guard_ = RowGuard(X[names], self.kinds, self.dcr_floor)
         return self
+
+    @staticmethod
+    def _design(arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """The encoded columns side by side, as the target's model reads them (codes, values with NaN)."""
+        return np.column_stack([np.asarray(a, dtype=np.float64) for a in arrays])
 
     @staticmethod
     def _embedding(columns: Sequence[_Column], arrays: Sequence[np.ndarray], n: int) -> np.ndarray:
@@ -194,13 +221,31 @@ class SmoteSampler(BaseEstimator):
         a = np.concatenate(base)
         b = np.concatenate(other)
         lam = rng.random(a.size)
-        out = {}
+        out, mixed = {}, []
         for col, arr in zip(self.codecs_, self.encoded_):
-            out[col.name] = _decode(col, self._mix(col, arr[a], arr[b], lam, rng))
+            mixed.append(self._mix(col, arr[a], arr[b], lam, rng))
+            out[col.name] = _decode(col, mixed[-1])
         X = pd.DataFrame(out)
         X.columns = pd.Index(self.columns_)
         target = self.encoded_target_
-        y = _decode(self.target_codec_, self._mix(self.target_codec_, target[a], target[b], lam, rng))
+        if self.target_model_ is not None:
+            r = self.residuals_
+            residual = np.where(np.isnan(r[a]) | np.isnan(r[b]), np.where(np.isnan(r[a]), r[b], r[a]),
+                                r[a] + lam * (r[b] - r[a]))
+            values = self.target_model_.predict(self._design(mixed)) + residual
+            values = np.where(np.isnan(values), target[a], values)  # both parents without a target: as it was
+            values = np.clip(values, *self.target_range_)
+            support, step = self.target_support_, self.target_codec_.step
+            if support is not None:  # a target of few values keeps them: the nearest observed one
+                upper = np.clip(np.searchsorted(support, values), 1, support.size - 1)
+                lower = upper - 1
+                values = np.where(values - support[lower] <= support[upper] - values, support[lower], support[upper]) \
+                    if support.size > 1 else np.full_like(values, support[0])
+            elif step is not None:
+                values = np.rint(values / step) * step
+            y = _decode(self.target_codec_, values)
+        else:
+            y = _decode(self.target_codec_, self._mix(self.target_codec_, target[a], target[b], lam, rng))
         return X, y, np.repeat(np.arange(len(counts)), counts)
 
     @staticmethod
