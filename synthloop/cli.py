@@ -173,6 +173,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     # The local Prefect server starts (when none runs) while the flow's libraries load.
     prefect = ui.choose_prefect(config.tracking.tracking_uri)
+    if prefect.server is not None and prefect.server.started:  # the wait that follows is not silent
+        print("prefect: starting the local Prefect server in the background; this first run waits for it, later "
+              "runs reuse it", file=sys.stderr, flush=True)
     from synthloop.data import move_secrets_to_environment
 
     # Prefect keeps the flow's parameters and MLflow its params: both get a ${VAR} reference, never the secret.

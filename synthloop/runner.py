@@ -114,23 +114,14 @@ def read_state(environ=os.environ) -> dict[str, Any] | None:
 
 def stop(environ=os.environ, timeout: float = 15.0) -> dict[str, Any] | None:
     """Stop the recorded runner (runs it forked go on to their end) and forget it. Returns what was stopped."""
-    from synthloop.ui import pid_alive
+    from synthloop.ui import stop_pid
 
     home = _home(environ)
     state = read_state(environ)
     (home / STATE_FILE).unlink(missing_ok=True)
     if not state:
         return None
-    pid = int(state["pid"])
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return state
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    stop_pid(int(state["pid"]), timeout, group=False)  # the runs it forked share its group: they go on
     return state
 
 
@@ -143,6 +134,8 @@ def start(environ: dict[str, str]) -> int | None:
         The new runner's pid, or None when a current one runs or none can be started.
     """
     import subprocess
+
+    from synthloop.ui import write_json_state
 
     if not enabled(environ):
         return None
@@ -163,9 +156,7 @@ def start(environ: dict[str, str]) -> int | None:
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True)
     # Recorded at once (not ready yet), so `synthloop stop` finds a runner still loading its libraries.
-    tmp = home / f"{STATE_FILE}.{proc.pid}.tmp"
-    tmp.write_text(json.dumps({"pid": proc.pid, "key": key, "ready": False, "started": time.time()}))
-    tmp.replace(home / STATE_FILE)
+    write_json_state(home / STATE_FILE, {"pid": proc.pid, "key": key, "ready": False, "started": time.time()})
     return proc.pid
 
 
@@ -237,6 +228,7 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
 def serve() -> None:
     """The runner: import the libraries, record the socket, fork a child per command until idle or stopped."""
     from synthloop.env import apply_defaults
+    from synthloop.ui import write_json_state
 
     apply_defaults()
     key = code_key(os.environ)
@@ -269,10 +261,8 @@ def serve() -> None:
         print(f"runner {os.getpid()}: runner {recorded['pid']} was started after this one; leaving", flush=True)
         path.unlink(missing_ok=True)
         os._exit(0)
-    tmp = home / f"{STATE_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"pid": os.getpid(), "key": key, "socket": str(path), "ready": True,
-                               "started": time.time(), "warm_s": round(time.monotonic() - started, 2)}))
-    tmp.replace(home / STATE_FILE)
+    write_json_state(home / STATE_FILE, {"pid": os.getpid(), "key": key, "socket": str(path), "ready": True,
+                                    "started": time.time(), "warm_s": round(time.monotonic() - started, 2)})
     print(f"runner {os.getpid()}: ready after {time.monotonic() - started:.1f}s on {path}", flush=True)
     while True:
         try:

@@ -145,11 +145,25 @@ def wait_healthy(servers: list[Server], timeout: float = 120.0) -> None:
             time.sleep(0.3)
 
 
-def stop_pid(pid: int, timeout: float = 15.0) -> None:
-    """Stop a server started here by its PID: SIGTERM to its process group, SIGKILL if it lingers."""
+def write_json_state(path: Path, state: dict[str, Any]) -> Path:
+    """Write a state file (JSON) whole or not at all: to a temporary file of this process, then renamed over it,
+    so that a reader never sees half a file and two writers never share a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def stop_pid(pid: int, timeout: float = 15.0, group: bool = True) -> None:
+    """Stop a process started here by its PID: SIGTERM to its process group (or to it alone, `group=False`),
+    SIGKILL if it lingers past `timeout` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pid, sig)
+            if group:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
         except ProcessLookupError:
             return
         except PermissionError:
@@ -296,11 +310,8 @@ def local_server(start: bool = True, port: int | None = None) -> LocalServer | N
         srv = prefect_server(port, home, prefect_home=home)
         srv.log = home / "synthloop-server.log"
         srv.start()
-        path = home / LOCAL_STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": srv.url, "health": srv.health_url, "pid": srv.pid, "log": str(srv.log),
-                                   "started": time.time(), "prefect_home": str(home)}, indent=2))
-        tmp.replace(path)
+        write_json_state(home / LOCAL_STATE_FILE, {"url": srv.url, "health": srv.health_url, "pid": srv.pid,
+                                              "log": str(srv.log), "started": time.time(), "prefect_home": str(home)})
         return LocalServer(srv.url, srv.pid, srv.log, started=True)
 
 
@@ -391,11 +402,7 @@ def write_state(directory: Path, servers: list[Server | LocalServer], tracking_u
         entries[name] = {"url": s.url, "health": s.health_url, "pid": s.pid, "log": str(s.log)}
     state = {"tracking_uri": tracking_uri, "experiment_id": experiment_id, "started": time.time(),
              "ui_pid": os.getpid(), **entries}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(path)
-    return path
+    return write_json_state(path, state)
 
 
 def read_state(tracking_uri: str | None) -> dict[str, Any] | None:

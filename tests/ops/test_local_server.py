@@ -80,6 +80,7 @@ def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(
     assert first.returncode == 0, first.stderr
     started = re.search(r"prefect: started the local server (http://127\.0\.0\.1:\d+) \(pid (\d+)\)", first.stderr)
     assert started, first.stderr
+    assert 0 <= first.stderr.find("prefect: starting the local Prefect server in the background") < started.start()
     url, pid = started.group(1), int(started.group(2))
     state = json.loads(state_file.read_text())
     assert state["url"] == url and state["pid"] == pid and ui.pid_alive(pid)
@@ -92,6 +93,7 @@ def test_first_run_starts_the_local_server_the_next_reuses_it_and_stop_stops_it(
     assert (f"prefect: local server {url} (pid {pid}); libraries already loaded in the warm runner "
             f"(pid {warm['pid']})") in second.stderr, second.stderr
     assert "started the local server" not in second.stderr and "runner: loading" not in second.stderr
+    assert "starting the local Prefect server" not in second.stderr
     log = (project / "prefect-home" / runner.LOG_FILE).read_text()
     assert re.search(r"run \d+ run --data sklearn:iris: exit 0", log), log  # the fork's own line
     refused = _cli(["run", "--data", "sklearn:iris", "--target", "nope"], project)  # its error reaches this stderr
