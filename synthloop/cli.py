@@ -307,6 +307,13 @@ def _result_storage(tracking_uri: str | None) -> None:
     os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(base.resolve() / ".prefect-results"))
 
 
+class _CompletedTaskFilter:
+    """Drops Prefect's "Finished in state Completed()" line of a task run that completed."""
+
+    def filter(self, record) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Finished in state Completed"))
+
+
 def _quiet_logs(verbose: bool) -> None:
     """Our progress lines tell the story; Prefect's and MLflow's own INFO lines only with --verbose.
 
@@ -326,6 +333,11 @@ def _quiet_logs(verbose: bool) -> None:
             if type(handler).__name__ == "PrefectConsoleHandler":
                 handler.setLevel(level)
     if not verbose:
+        # One "Finished in state Completed()" per task run filled the flow run's log in the Prefect UI between the
+        # decisions; the states are on its timeline. Failures, retries and everything else still go through.
+        task_runs = logging.getLogger("prefect.task_runs")
+        if not any(isinstance(f, _CompletedTaskFilter) for f in task_runs.filters):
+            task_runs.addFilter(_CompletedTaskFilter())
         for name in ("mlflow", "alembic", "distributed"):
             logging.getLogger(name).setLevel(logging.WARNING)
         # The model is the project's own, loaded only from its own store: the pickle caution is known.

@@ -63,3 +63,30 @@ def test_an_unknown_key_with_no_close_match_gets_no_guess(tmp_path, monkeypatch,
     assert main(["run", "--set", "data.zzzzqq=3"]) == 2
     err = capsys.readouterr().err
     assert "data.zzzzqq: unknown key" in err and "did you mean" not in err
+
+
+def test_completed_task_lines_leave_the_run_log_and_retries_and_failures_stay():
+    """The flow run's log in the Prefect UI had one "Finished in state Completed()" per task run between the
+    decisions; a run's own log keeps every other line of Prefect's task runs (retries, failures, cached states)."""
+    import logging
+
+    from synthloop.cli import _quiet_logs
+
+    logger = logging.getLogger("prefect.task_runs")
+    before = list(logger.filters)
+    try:
+        _quiet_logs(verbose=False)
+        _quiet_logs(verbose=False)  # a second run in one process adds no second filter
+        added = [f for f in logger.filters if f not in before]
+        assert len(added) == 1
+
+        def kept(msg, *args):
+            return all(f.filter(logging.LogRecord("prefect.task_runs", logging.INFO, __file__, 1, msg, args, None))
+                       for f in added)
+
+        assert not kept("Finished in state Completed()")
+        assert kept("Finished in state Cached(type=COMPLETED)")
+        assert kept("Finished in state Failed('Task run encountered an exception')")
+        assert kept("Task run failed with %s: %r - Retry %s/%s will start %s", "exception", "x", 1, 3, "now")
+    finally:
+        logger.filters[:] = before
