@@ -296,6 +296,11 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
     elif decision.action == "add_synthetic":
         balance = bool(decision.evidence.get("rebalance"))
         generator, evidence = choose_generator(state.labelled, schema, cfg.synthetic, it, threads, seed)
+        if decision.evidence.get("synthetic_if_cv_helps") and evidence and not _generator_helps(evidence):
+            say(f"  synthetic: no generator helps by {int(evidence.get('cv_folds', 0))}-fold cross-validation on "
+                f"train (real + synthetic at best {_best_augmented(evidence):.3f}, real only "
+                f"{evidence.get('cv_real', float('nan')):.3f}): none added")
+            return  # the recipe stays the best one: the next iteration reuses its model, and the loop moves on
         X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed, balance, generator)
         state.synthetic, state.synthetic_choice = (X_syn, y_syn), (generator, evidence)
         ledger.book(f"synthetic:{generator}", it, len(X_syn), 0.0, kind="synthetic")
@@ -351,6 +356,20 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
     elif decision.action == "regularize":
         state.spec = design.regularize(state.spec)
         say(f"  train: regularized — {state.spec.describe()}")
+
+
+#: How much better than real rows alone (accuracy or R², cross-validated on train) real + synthetic rows must
+#: score for a generator to count as helping when no finding asked for synthetic rows.
+GENERATOR_MARGIN = 0.002
+
+
+def _best_augmented(evidence: dict[str, float]) -> float:
+    return max((v for k, v in evidence.items() if k.endswith("_augmented")), default=float("nan"))
+
+
+def _generator_helps(evidence: dict[str, float]) -> bool:
+    """Whether cross-validation on train found a generator whose rows beat real rows alone (False without it)."""
+    return bool(_best_augmented(evidence) > evidence.get("cv_real", float("inf")) + GENERATOR_MARGIN)
 
 
 def _prefect_artifact(summary: dict[str, Any], tracker) -> None:

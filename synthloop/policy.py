@@ -86,8 +86,9 @@ class RuleBasedPolicy:
     check passes, and only moves with evidence behind them are candidates: noisy labels → re-annotate; a rising
     learning curve with labels to buy → buy them; a design never searched → a design search (an untuned default
     is the commonest limit on real data); undertrained → train longer; overfitting → regularize; a rising curve
-    → synthetic rows; a class the model misses → class-balanced synthetic rows. A move that did not pay is not
-    repeated, and the loop stops when no candidate is left.
+    → synthetic rows; a class the model misses → class-balanced synthetic rows; and, when nothing else is left,
+    synthetic rows if the generators' cross-validation on train says they help (the flow checks that before it
+    adds any). A move that did not pay is not repeated, and the loop stops when no candidate is left.
     """
 
     min_improvement: float = 0.002
@@ -158,13 +159,17 @@ class RuleBasedPolicy:
             wanted.append(("train_longer", _why_undertrained(training)))
         if gap.get("overfit"):
             wanted.append(("regularize", _why_overfit(gap)))
-        rebalance = False
+        rebalance = cv_decides = False
         if rising:
             wanted.append(("add_synthetic", f"{rising}; synthetic rows are free (kept only if validation improves)"))
         elif classes.get("imbalanced"):
             wanted.append(("add_synthetic", f"class {classes['worst_class']} has recall {classes['worst_recall']:.2f} "
                                             "on validation: synthetic rows in equal class shares"))
             rebalance = True
+        else:  # last: chosen only when nothing else is left
+            wanted.append(("add_synthetic", "last move left: synthetic rows go in only if cross-validation on train "
+                                            "says a generator helps, and stay only if validation improves"))
+            cv_decides = True
         chosen, passed_over = self._choose(wanted, history, options)
         for action in ACTION_STAGE:
             if action not in (a for a, _ in wanted):
@@ -176,6 +181,8 @@ class RuleBasedPolicy:
         action, why = chosen
         if action == "add_synthetic" and rebalance:
             evidence["rebalance"] = True
+        if action == "add_synthetic" and cv_decides:
+            evidence["synthetic_if_cv_helps"] = True
         return Decision(action, ACTION_STAGE[action], f"{state}{why}", evidence, tuple(passed_over))
 
     def _choose(self, wanted: list[tuple[str, str]], history: Sequence[Step],

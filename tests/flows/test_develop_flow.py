@@ -134,6 +134,14 @@ def test_without_a_threshold_the_loop_searches_designs_and_serves_what_it_chose(
         str(i) for i in range(1, len(decisions) + 1)]
     first = next(c for c in children if c.data.tags["synthloop.iteration"] == "1")
     assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {first.info.run_id}
+    # nothing left but synthetic rows: the generators' CV on train said none helps (real only 0.959, best
+    # augmented 0.956), so none went in, and the next iteration reused the model instead of fitting it again
+    its = summary["iterations"]
+    assert decisions == ["change_design", "add_synthetic", "stop"], decisions
+    assert "last move left" in its[1]["reason"] and its[2]["synthetic_rows"] == 0
+    assert its[2]["val_metrics"] == its[1]["val_metrics"] and summary["looks_at_validation"] == 2
+    third = next(c for c in children if c.data.tags["synthloop.iteration"] == "3")
+    assert third.data.tags["reused_iteration"] == "2"
     chosen = next(t for t in trials if t.data.tags["synthloop.trial_role"] == "choice")
     assert summary["iterations"][1]["model"].startswith(chosen.data.params["family"])
     model = load_model(f"models:/{cfg.tracking.registered_model}/{summary['registered_version']}", mlflow_uri)

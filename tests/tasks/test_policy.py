@@ -98,8 +98,15 @@ def test_without_a_threshold_the_path_follows_the_evidence_and_stops_when_nothin
     assert d.action == "add_synthetic" and "learning curve" in d.reason
     d = policy.decide(_open_report(gap=OVERFIT), history, searched)
     assert d.action == "regularize"
-    d = policy.decide(_open_report(), history, searched)  # no finding, design searched: nothing can pay
+    d = policy.decide(_open_report(), history, searched)  # no finding, design searched: synthetic rows, if CV says
+    assert d.action == "add_synthetic" and d.evidence["synthetic_if_cv_helps"] and "last move" in d.reason
+    assert not policy.decide(_open_report(learning_curve=RISING), history, searched).evidence.get(
+        "synthetic_if_cv_helps")  # asked for by a finding: added without the check
+    tried = history + [Step(3, "add_synthetic", 0.85, needed=0.01)]  # it did not pay: nothing else can
+    d = policy.decide(_open_report(), tried, searched)
     assert d.stops and d.evidence["stopped_by"] == "no_move_left" and "no move left" in d.reason
+    no_synthetic = Options(labels_affordable=0, synthetic_available=False, designs_untried=())
+    assert policy.decide(_open_report(), history, no_synthetic).stops
     with_labels = Options(labels_affordable=50, synthetic_available=True, designs_untried=("linear",))
     assert policy.decide(_open_report(learning_curve=RISING), history[:1], with_labels).action == "collect_labels"
 
