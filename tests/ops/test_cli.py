@@ -70,14 +70,15 @@ def test_completed_task_lines_leave_the_run_log_and_retries_and_failures_stay():
     decisions; a run's own log keeps every other line of Prefect's task runs (retries, failures, cached states)."""
     import logging
 
-    from synthloop.cli import _quiet_logs
+    from synthloop.cli import _CompletedTaskFilter, _quiet_logs
 
     logger = logging.getLogger("prefect.task_runs")
     before = list(logger.filters)
     try:
+        logger.filters[:] = [f for f in before if not isinstance(f, _CompletedTaskFilter)]  # an earlier run's
         _quiet_logs(verbose=False)
         _quiet_logs(verbose=False)  # a second run in one process adds no second filter
-        added = [f for f in logger.filters if f not in before]
+        added = [f for f in logger.filters if isinstance(f, _CompletedTaskFilter)]
         assert len(added) == 1
 
         def kept(msg, *args):
