@@ -156,7 +156,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         data = state.training_set(schema)
         reused = it > 1 and state.same_recipe_as_best()
         if reused:  # a seeded fit of the same recipe gives the same model: its scores are not looked at again
-            trained, reused_report = state.best["trained"], state.best["report"]
+            trained, report = state.best["trained"], state.best["report"]
             say(f"  train: the recipe is iteration {state.best['iteration']}'s, so its model and validation scores "
                 "are reused (no new fit, no new look at validation)")
             tracker.set_tags(child, {"reused_iteration": str(state.best["iteration"])})
@@ -169,13 +169,11 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
             tracker.log_metrics(child, {f"synth_choice_{k}": v for k, v in evidence.items()})
             tracker.log_params(child, {"synthetic.generator": generator, "synthetic.generator_setting":
                                        cfg.synthetic.generator, "synthetic.ratio": cfg.synthetic.ratio})
-        # On the last iteration a new label audit runs only to show what a re-annotation did: nothing follows that
-        # could act on its flags (a still valid earlier audit costs nothing and is kept).
-        last, previous_audit = it >= cfg.loop.max_iterations, state.previous_audit()
-        skip_audit = last and action_in != "reannotate" and previous_audit is None
-        if reused:
-            report = reused_report
-        else:
+        if not reused:
+            # On the last iteration a new label audit runs only to show what a re-annotation did: nothing follows
+            # that could act on its flags (a still valid earlier audit costs nothing and is kept).
+            last, previous_audit = it >= cfg.loop.max_iterations, state.previous_audit()
+            skip_audit = last and action_in != "reannotate" and previous_audit is None
             report = validate_model(trained, data, schema, X_val, y_val, cfg.goal, it, threads, seed,
                                     audit=None if skip_audit else cfg.annotation,
                                     scorer=state.book.scorer(state.labelled[schema.target]),
@@ -243,8 +241,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     summary["links"] = records.tell_story(tracker, summary)
     records.write_report(tracker, parent)
     say(f"test (opened once): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "
-        + (("goal met" if goal_met else "goal NOT met: " + best["report"].shortfall) if cfg.goal.threshold is not None
-           else "clearly better than the baseline" if goal_met else best["report"].shortfall))
+        + records.outcome(goal_met, cfg.goal.threshold, best["report"].shortfall))
     _prefect_artifact(summary, tracker)
     return summary
 

@@ -160,7 +160,7 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
     summary["links"] = records.tell_story(tracker, summary)
     records.write_report(tracker, parent)
     say(f"test (opened once, on the cluster): {metric} {test_score:.4f} — validation {val_score:.4f}, gap {gap:+.4f}; "
-        f"goal {'met' if goal_met else 'NOT met: ' + best['report'].shortfall}")
+        + records.outcome(goal_met, cfg.goal.threshold, best["report"].shortfall))
     from synthloop.flows.develop import _prefect_artifact
 
     _prefect_artifact(summary, tracker)

@@ -266,3 +266,11 @@ def verdict(goal_met: bool, threshold: float | None) -> str:
     if threshold is None:
         return "clearly better than the baseline" if goal_met else "NOT clearly better than the baseline"
     return "goal met" if goal_met else "goal NOT met"
+
+
+def outcome(goal_met: bool, threshold: float | None, shortfall: str) -> str:
+    """The verdict with why it was missed, for the line that reports the test: "goal NOT met: <shortfall>"; with
+    no threshold the shortfall alone (it already says the model is not clearly better than the baseline)."""
+    if goal_met:
+        return verdict(goal_met, threshold)
+    return f"{verdict(goal_met, threshold)}: {shortfall}" if threshold is not None else shortfall
