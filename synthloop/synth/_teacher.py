@@ -11,9 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from synthloop.synth._codec import _Column
 
-def regression_teacher(design: np.ndarray, y: np.ndarray, categorical: Sequence[bool], rng: np.random.Generator):
-    """A gradient-boosted regressor of `y` on the encoded feature columns `design`, fitted.
+
+def regression_teacher(design: np.ndarray, y: np.ndarray, columns: Sequence[_Column], rng: np.random.Generator):
+    """A gradient-boosted regressor of `y` on the encoded feature columns `design` (described by `columns`, in
+    order), fitted. Discrete columns of at most 255 codes are split as categories, the rest as numbers.
 
     From 1,000 rows it grows until 30 rounds bring nothing on 15 % of the rows held out (at most 300 rounds);
     below that it takes 100 rounds, as a holdout that small stops at random.
@@ -24,7 +27,7 @@ def regression_teacher(design: np.ndarray, y: np.ndarray, categorical: Sequence[
     if len(y) >= 1000:
         params = dict(max_iter=300, min_samples_leaf=10, early_stopping=True, validation_fraction=0.15,
                       n_iter_no_change=30)
-    flags = np.array(categorical, dtype=bool)
+    flags = np.array([not c.continuous and c.n_codes <= 255 for c in columns], dtype=bool)
     return HistGradientBoostingRegressor(categorical_features=flags if flags.any() else None,
                                          random_state=int(rng.integers(np.iinfo(np.int32).max)),
                                          **params).fit(design, y)

@@ -262,9 +262,8 @@ class CartSynthesizer(BaseEstimator):
     def _boosted_target(self, step: _Step, design: np.ndarray, values: np.ndarray, leaves: np.ndarray,
                         rng: np.random.Generator) -> _Step:
         """The regression target as a boosted model's prediction plus a residual of a real row of the same leaf."""
-        names = self.order_[:design.shape[1]]
-        categorical = [not self.column_codecs_[c].continuous and self.column_codecs_[c].n_codes <= 255 for c in names]
-        model = regression_teacher(design, values, categorical, rng)
+        columns = [self.column_codecs_[c] for c in self.order_[:design.shape[1]]]
+        model = regression_teacher(design, values, columns, rng)
         residuals = values - model.predict(design)
         order = np.argsort(leaves, kind="stable")
         return _Step(step.tree, residuals[order], step.start, step.count, None, step.low, step.high, model)

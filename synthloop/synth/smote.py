@@ -33,6 +33,15 @@ def _equalising_shares(counts: np.ndarray, n: int) -> np.ndarray:
     return np.maximum(level - c, 0.0)
 
 
+def _nearest_value(support: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value replaced by the nearest of the sorted `support` (the lower one on a tie)."""
+    if support.size == 1:
+        return np.full_like(values, support[0])
+    upper = np.clip(np.searchsorted(support, values), 1, support.size - 1)
+    lower = upper - 1
+    return np.where(values - support[lower] <= support[upper] - values, support[lower], support[upper])
+
+
 class SmoteSampler(BaseEstimator):
     """SMOTE-like rows: interpolate between a real row and one of its nearest neighbours.
 
@@ -70,6 +79,8 @@ class SmoteSampler(BaseEstimator):
         encoded_target_: Training target, encoded.
         target_model_: Regression with ``target_model="boosted"``: the fitted model of the target, else None.
         residuals_: The training rows' residuals around ``target_model_``, else None.
+        target_range_, target_support_: With ``target_model_``: the observed target's (min, max), and its sorted
+            distinct values when the target is discrete (else None), which a drawn target keeps to.
         rng_: Generator that ``sample`` continues when given no seed.
         n_features_in_: Number of feature columns.
     """
@@ -137,8 +148,7 @@ class SmoteSampler(BaseEstimator):
         observed = ~np.isnan(y_enc) if task == "regression" else None
         if task == "regression" and self.target_model == "boosted" and observed.sum() >= 20:
             design = self._design(arrays)
-            categorical = [not c.continuous and c.n_codes <= 255 for c in columns]
-            self.target_model_ = regression_teacher(design[observed], y_enc[observed], categorical, self.rng_)
+            self.target_model_ = regression_teacher(design[observed], y_enc[observed], columns, self.rng_)
             self.residuals_ = y_enc - self.target_model_.predict(design)
             obs = y_enc[observed]
             self.target_range_ = (float(obs.min()), float(obs.max()))
@@ -235,14 +245,10 @@ class SmoteSampler(BaseEstimator):
             values = self.target_model_.predict(self._design(mixed)) + residual
             values = np.where(np.isnan(values), target[a], values)  # both parents without a target: as it was
             values = np.clip(values, *self.target_range_)
-            support, step = self.target_support_, self.target_codec_.step
-            if support is not None:  # a target of few values keeps them: the nearest observed one
-                upper = np.clip(np.searchsorted(support, values), 1, support.size - 1)
-                lower = upper - 1
-                values = np.where(values - support[lower] <= support[upper] - values, support[lower], support[upper]) \
-                    if support.size > 1 else np.full_like(values, support[0])
-            elif step is not None:
-                values = np.rint(values / step) * step
+            if self.target_support_ is not None:  # a target of few values keeps them: the nearest observed one
+                values = _nearest_value(self.target_support_, values)
+            elif self.target_codec_.step is not None:
+                values = np.rint(values / self.target_codec_.step) * self.target_codec_.step
             y = _decode(self.target_codec_, values)
         else:
             y = _decode(self.target_codec_, self._mix(self.target_codec_, target[a], target[b], lam, rng))
