@@ -138,7 +138,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         state.pretrained = _pretrain(cfg, state, schema, threads, seed, say)
         state.pretrained_family = state.spec.family
     open_ended = cfg.goal.threshold is None
-    policy = RuleBasedPolicy(cfg.loop.min_improvement, open_ended=open_ended)
+    policy = RuleBasedPolicy(cfg.loop.min_improvement, open_ended=open_ended, metric=metric)
     budget = cfg.loop.time_budget_s or auto_time_budget(int(collected.lineage["rows"]))
     state.deadline = started + budget
     if open_ended:
@@ -179,7 +179,12 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
                                     scorer=state.book.scorer(state.labelled[schema.target]),
                                     previous_audit=previous_audit, last=last)
             looks += 1
-        state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
+        before = state.best
+        step = state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
+        if before is not None and state.best is before and step.score > before["score"] + 1e-12:
+            say(f"  validation: {step.score - before['score']:+.4f} with the new synthetic rows is within the noise "
+                f"(a gain of {step.needed:+.4f} would count): they are not kept, iteration {before['iteration']} "
+                "stays the best")
         decision, stopped_by = bound(policy.decide(report, state.history, state.options(cfg, ledger)), report, it,
                                      cfg.loop.max_iterations, time.monotonic() - started, budget,
                                      next_cost=time.monotonic() - it_started)

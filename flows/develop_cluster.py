@@ -97,7 +97,7 @@ def _cycle(cfg: Config, client, where: str, tracker, parent: str, open_runs: lis
     if cfg.model.family not in ("auto", "xgboost"):
         say(f"  note: model.family {cfg.model.family} is not trained on the cluster; xgboost is")
     state = ClusterLoopState(spec=spec)
-    policy = RuleBasedPolicy(cfg.loop.min_improvement, open_ended=cfg.goal.threshold is None)
+    policy = RuleBasedPolicy(cfg.loop.min_improvement, open_ended=cfg.goal.threshold is None, metric=metric)
     budget = cfg.loop.time_budget_s or auto_time_budget(int(lineage["rows"]))
     iterations: list[dict[str, Any]] = []
     action_in, looks, stopped_by = "start", 0, None

@@ -78,7 +78,8 @@ class LoopState:
     def record(self, it: int, action_in: str, trained, report, metric: str, min_improvement: float,
                y_val: np.ndarray) -> Step:
         """Add an iteration to the history, with the gain that would have counted as real (the loop's minimum
-        improvement, or the paired noise on validation against the best model so far), and keep the best."""
+        improvement, or the paired noise on validation against the best model so far), and keep the best: any gain
+        counts, except for an iteration that added synthetic rows, which must gain that much."""
         score = oriented(metric, report.score)
         needed = 0.0
         if self.best is not None:
@@ -91,7 +92,10 @@ class LoopState:
         self.flagged = self.labelled.index[np.asarray(audit.get("flagged", []), dtype=int)]
         if audit:
             self.audit = (self.labels_digest(), audit)
-        if self.best is None or score > self.best["score"] + 1e-12:
+        # Synthetic rows the best recipe did not have are kept only for a gain beyond the noise (`needed`): they
+        # change what the model is taught, and a validation gain within the noise is as likely luck as help.
+        new_rows = self.synthetic is not None and self.best is not None and self.synthetic is not self.best["synthetic"]
+        if self.best is None or score > self.best["score"] + (needed if new_rows else 1e-12):
             self.best = {"score": score, "iteration": it, "trained": trained, "report": report,
                          "spec": self.spec, "synthetic": self.synthetic, "labels": self.labels_digest()}
         return step

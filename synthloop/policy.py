@@ -50,6 +50,10 @@ class Options:
     blocked: dict[str, str] = field(default_factory=dict)
 
 
+#: Goal metrics that weigh every class alike, so that class-balanced synthetic rows can raise them.
+REBALANCE_METRICS = frozenset({"balanced_accuracy", "f1_macro"})
+
+
 class Policy(Protocol):
     def decide(self, report: ValidationReport, history: Sequence[Step], options: Options) -> Decision: ...
 
@@ -93,6 +97,12 @@ class RuleBasedPolicy:
 
     min_improvement: float = 0.002
     open_ended: bool = False
+    metric: str | None = None  # the goal metric: class-balanced synthetic rows only where it rewards minority recall
+
+    def _rebalancing_pays(self) -> bool:
+        """Whether rows in equal class shares can raise the goal metric. Accuracy, log loss and ROC AUC reward the
+        true class shares (or ignore them); training on equal shares moves the model's prior away from them."""
+        return self.metric is None or self.metric in REBALANCE_METRICS
 
     def decide(self, report: ValidationReport, history: Sequence[Step], options: Options) -> Decision:
         if report.passed and not self.open_ended:
@@ -119,7 +129,8 @@ class RuleBasedPolicy:
                                             "the design underfits"))
         classes = d.get("classes", {})
         rebalance = False
-        if classes.get("imbalanced") and not any(a == "add_synthetic" for a, _ in wanted):
+        if (classes.get("imbalanced") and self._rebalancing_pays()
+                and not any(a == "add_synthetic" for a, _ in wanted)):
             wanted.append(("add_synthetic", f"class {classes['worst_class']} has recall {classes['worst_recall']:.2f} "
                                             "on validation: synthetic rows in equal class shares"))
             rebalance = True
@@ -162,7 +173,7 @@ class RuleBasedPolicy:
         rebalance = cv_decides = False
         if rising:
             wanted.append(("add_synthetic", f"{rising}; synthetic rows are free (kept only if validation improves)"))
-        elif classes.get("imbalanced"):
+        elif classes.get("imbalanced") and self._rebalancing_pays():
             wanted.append(("add_synthetic", f"class {classes['worst_class']} has recall {classes['worst_recall']:.2f} "
                                             "on validation: synthetic rows in equal class shares"))
             rebalance = True

@@ -65,3 +65,26 @@ def test_the_best_recipe_is_recognised_until_its_design_rows_labels_or_synthetic
     assert not state.same_recipe_as_best()
     state.labelled = pd.concat([labelled, labelled.tail(1).set_axis([50])])  # one more row
     assert not state.same_recipe_as_best()
+
+
+def test_new_synthetic_rows_replace_the_best_only_for_a_gain_beyond_the_noise():
+    labelled = pd.DataFrame({"x": np.arange(200.0), "y": np.arange(200) % 2})
+    y = labelled["y"].to_numpy()
+    state = LoopState(labelled=labelled, target="y", origin=np.full(200, "real", dtype=object), pool=[], spec="A")
+    rng = np.random.default_rng(0)
+    state.record(1, "start", "m1", _report(0.80, (rng.random(200) < 0.2).astype(float)), "accuracy", 0.002, y)
+    state.synthetic = (labelled[["x"]], labelled["y"])
+    step = state.record(2, "add_synthetic", "m2", _report(0.81, (rng.random(200) < 0.19).astype(float)),
+                        "accuracy", 0.002, y)
+    assert 0.01 < step.needed and state.best["iteration"] == 1  # +0.01 within the paired noise: not kept
+    state.build_on_best()
+    assert state.synthetic is None
+    state.spec = "B"  # a design change without synthetic rows counts any gain
+    state.record(3, "change_design", "m3", _report(0.805, (rng.random(200) < 0.195).astype(float)), "accuracy",
+                 0.002, y)
+    assert state.best["iteration"] == 3
+    state.synthetic = (labelled[["x"]], labelled["y"])
+    same = state.best["report"].row_losses.copy()
+    same[:30] = 0.0  # right on 30 more rows than the best: a clear gain
+    state.record(4, "add_synthetic", "m4", _report(0.90, same), "accuracy", 0.002, y)
+    assert state.best["iteration"] == 4

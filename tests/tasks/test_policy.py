@@ -138,3 +138,19 @@ def test_paired_noise_is_smaller_for_models_that_err_on_the_same_rows():
     a, b = yr + rng.normal(0, 1, 300), yr + rng.normal(0, 1, 300)
     se = gain_noise("rmse", row_losses("rmse", yr, a, None), row_losses("rmse", yr, b, None), 1.0)
     assert 0 < se < 0.2
+
+
+def test_class_balanced_synthetic_rows_only_for_a_metric_that_weighs_classes_alike():
+    missed = {"classes": {"worst_class": "yes", "worst_recall": 0.3, "imbalanced": True}}
+    searched = Options(labels_affordable=0, synthetic_available=True, designs_untried=(),
+                       blocked={"collect_labels": "no unlabelled rows left to buy"})
+    history = [Step(1, "start", 0.80), Step(2, "change_design", 0.79, needed=0.01)]
+    d = RuleBasedPolicy(open_ended=True, metric="balanced_accuracy").decide(_open_report(**missed), history, searched)
+    assert d.action == "add_synthetic" and d.evidence.get("rebalance") and "recall 0.30" in d.reason
+    # accuracy rewards the true class shares: the missed class is no reason for equal shares, so synthetic rows
+    # come only as the last move, and only if cross-validation on train says they help
+    d = RuleBasedPolicy(open_ended=True, metric="accuracy").decide(_open_report(**missed), history, searched)
+    assert d.action == "add_synthetic" and not d.evidence.get("rebalance")
+    assert d.evidence.get("synthetic_if_cv_helps")
+    d = RuleBasedPolicy(metric="accuracy").decide(_report(**missed), history, searched)
+    assert not d.evidence.get("rebalance")
