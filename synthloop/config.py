@@ -46,6 +46,8 @@ class DataConfig(_Section):
             on the small real set (xgboost continues boosting; random forests add trees with warm_start).
         from_scratch: nothing is collected yet; rows are bought from a pool at `cost_per_row` (plus their
             labels at `annotation.cost_per_label`) within `annotation.budget`, `initial_labelled` first.
+    `leak_check`: a feature column that alone predicts the target on train (filled only for one class, a copy of
+    the target in other units) is dropped and named ("drop"), named and kept ("warn"), or not looked for ("off").
     `source` may also be `simulate:classification` or `simulate:regression` with settings as a query,
     e.g. `simulate:classification?n_rows=5000&n_features=20&class_sep=1.0&label_noise=0.05`.
     """
@@ -60,6 +62,7 @@ class DataConfig(_Section):
     initial_labelled: float | None = Field(None, gt=0)
     column_types: dict[str, Literal["numeric", "categorical", "boolean", "datetime"]] = {}
     drop_columns: list[str] = []
+    leak_check: Literal["drop", "warn", "off"] = "drop"
     strategy: Literal["existing", "pretrain_finetune", "from_scratch"] = "existing"
     cost_per_row: float = Field(0.0, ge=0.0)
     pretrain_source: str | None = None

@@ -73,7 +73,10 @@ def checked_split(raw, cfg, target: str, seed: int, name: str) -> tuple:
     Returns:
         (schema, notes, rows, train, validation, sealed test)
     """
+    import dataclasses
+
     from synthloop import data
+    from synthloop.data.leak import describe, find_leaks
     from synthloop.splits import split_frame
 
     data.check_frame(raw, target, source_name=name, task=cfg.task)
@@ -82,9 +85,25 @@ def checked_split(raw, cfg, target: str, seed: int, name: str) -> tuple:
     frame, prep_notes = data.prepare_frame(raw, schema)
     if schema.task == "classification":
         data.check_frame(frame, target, source_name=name, task="classification")
-    train, val, sealed = split_frame(frame, schema, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                                     seed=seed, source_name=name)
-    return schema, list(notes) + list(prep_notes), len(frame), train, val, sealed
+    split = dict(val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=seed, source_name=name)
+    train, val, sealed = split_frame(frame, schema, **split)
+    notes = list(notes) + list(prep_notes)
+    if cfg.leak_check != "off":
+        leaks = find_leaks(train, schema, seed)  # train rows only: validation and test stay unseen
+        for column, evidence in leaks.items():
+            why = describe(column, evidence, target)
+            if cfg.leak_check == "drop":
+                notes.append(f"{why}; dropped (keep it with --set data.leak_check=warn)")
+            else:
+                notes.append(f"warning: {why}; kept, as data.leak_check=warn asks: expect a validation score the "
+                             "world will not give")
+        if leaks and cfg.leak_check == "drop":
+            schema = dataclasses.replace(
+                schema, kinds={c: k for c, k in schema.kinds.items() if c not in leaks},
+                dropped={**schema.dropped, **{c: "target leak: alone predicts the target on train" for c in leaks}})
+            frame = frame.drop(columns=list(leaks))
+            train, val, sealed = split_frame(frame, schema, **split)  # the split is drawn from the target: same rows
+    return schema, notes, len(frame), train, val, sealed
 
 
 def handoff_key(cfg, seed: int) -> tuple | None:
@@ -99,7 +118,7 @@ def handoff_key(cfg, seed: int) -> tuple | None:
     if file_key is None:
         return None
     return (file_key, cfg.target, cfg.task, json.dumps(cfg.column_types, sort_keys=True, default=str),
-            tuple(cfg.drop_columns), cfg.val_fraction, cfg.test_fraction, seed)
+            tuple(cfg.drop_columns), cfg.val_fraction, cfg.test_fraction, cfg.leak_check, seed)
 
 
 def take_checked(cfg, seed: int) -> tuple | None:

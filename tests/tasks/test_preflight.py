@@ -49,3 +49,54 @@ def test_a_simulator_is_tried_on_few_rows_and_named_as_written():
     assert str(exc.value).startswith(source + ": ") and "n_informative" in str(exc.value)
     ok = preflight.check_run(Config.load(None, {"data.source": "simulate:regression?n_rows=1000000"}))
     assert ok["task"] == "regression" and ok["full"]
+
+
+def _placements(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Students and whether they were placed; 'salary' is known only for those who were (a leak), 'grade' helps."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    grade = rng.normal(60, 10, n)
+    placed = np.where(grade + rng.normal(0, 8, n) > 62, "Placed", "Not Placed")
+    salary = np.where(placed == "Placed", rng.normal(300_000, 50_000, n).round(-3), np.nan)
+    return pd.DataFrame({"grade": grade, "track": rng.choice(["sci", "arts", "com"], n), "salary": salary,
+                         "status": placed})
+
+
+@pytest.mark.parametrize("mode", ["drop", "warn", "off"])
+def test_a_column_that_alone_predicts_the_target_is_dropped_and_named(mode):
+    cfg = Config.load(None, {"data.leak_check": mode}).data
+    schema, notes, rows, train, val, sealed = preflight.checked_split(_placements(), cfg, "status", 0, "placements.csv")
+    said = [n for n in notes if "'salary'" in n]
+    assert rows == 600 and len(train) + len(val) + sealed.n_rows == 600
+    if mode == "drop":
+        assert "salary" not in schema.kinds and "target leak" in schema.dropped["salary"]
+        assert "salary" not in train.columns and "salary" not in val.columns
+        assert len(said) == 1 and "alone predicts 'status'" in said[0] and "data.leak_check=warn" in said[0]
+        assert {"grade", "track"} <= set(schema.kinds)  # the helpful columns stay
+    else:
+        assert "salary" in schema.kinds and "salary" in train.columns
+        assert len(said) == (1 if mode == "warn" else 0)
+        if said:
+            assert said[0].startswith("warning:") and "kept" in said[0]
+    # the same rows land in each split whether or not the column was dropped
+    kept = preflight.checked_split(_placements(), Config.load(None, {"data.leak_check": "off"}).data, "status", 0, "p")
+    assert list(train.index) == list(kept[3].index) and list(val.index) == list(kept[4].index)
+
+
+def test_a_copy_of_a_regression_target_is_a_leak_and_a_strong_feature_is_not():
+    import numpy as np
+
+    from synthloop import data
+    from synthloop.data.leak import find_leaks
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=2000)
+    price = np.exp(1 + 0.8 * x + rng.normal(0, 0.3, 2000))  # x predicts it well, not perfectly
+    frame = pd.DataFrame({"x": x, "noise": rng.normal(size=2000), "price_cents": price * 100 + rng.random(2000),
+                          "when": pd.date_range("2020-01-01", periods=2000, freq="h"), "price": price})
+    schema, _ = data.infer_schema(frame, "price")
+    found = find_leaks(frame, schema, 0)
+    assert list(found) == ["price_cents"]
+    assert found["price_cents"]["rank_correlation"] > 0.999
+    assert find_leaks(frame.head(30), schema, 0) == {}  # too few rows to call anything a leak

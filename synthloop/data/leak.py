@@ -1,0 +1,164 @@
+"""Target leaks: feature columns that alone predict the target on train (:func:`find_leaks`).
+
+A column filled only for one class (a salary known only for people who were hired), a copy of the target in
+other units, or a code written after the outcome gives a model a perfect score on every split and no use in the
+world, where the column is not known yet when the prediction is needed. Such a column is found by a one-feature
+model: the column's values in at most 64 bins of 25 train rows or more (quantiles of a numeric or date column, the
+levels of a categorical one, missing values in a bin of their own), each bin predicting the majority class or the
+mean target of its train rows, scored by 5-fold cross-validation on (a sample of) the train rows only. Validation
+and test are not looked at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from synthloop.types import Schema
+
+#: Bins per column of the one-feature model, and the train rows each bin should hold at least (fewer bins for a
+#: column with few values present, so that a held-out row's bin has been seen in the other folds).
+MAX_BINS = 64
+ROWS_PER_BIN = 25
+#: Train rows the check looks at (a random sample above this).
+SAMPLE_ROWS = 5_000
+#: Fewer train rows than this: the check is skipped (a perfect one-feature score means little on a handful).
+MIN_ROWS = 50
+FOLDS = 5
+#: A classification leak: cross-validated accuracy at least this, and at least this share of the way from the
+#: majority class's rate to 1.
+LEAK_ACCURACY = 0.995
+LEAK_ACCURACY_GAIN = 0.9
+#: A regression leak: cross-validated R² of the binned model, or the absolute rank correlation, at least this.
+LEAK_R2 = 0.995
+LEAK_RANK_CORRELATION = 0.9995
+
+
+def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, dict[str, float]]:
+    """The feature columns that alone predict the target, with the evidence.
+
+    Args:
+        train: Prepared train rows (features and target, dtypes as `prepare_frame` leaves them).
+        schema: Column kinds and task.
+        seed: Seed of the sample and the folds.
+    Returns:
+        Column -> {"score": the one-feature CV score, "baseline": the majority class's rate or 0 (R²),
+        "metric": 0 for accuracy, 1 for R²; "rank_correlation" for numeric regression features}, in table order.
+    """
+    y_all = train[schema.target]
+    keep = y_all.notna().to_numpy()
+    n = int(keep.sum())
+    if n < MIN_ROWS or not schema.kinds:
+        return {}
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(keep)
+    if n > SAMPLE_ROWS:
+        rows = np.sort(rng.choice(rows, SAMPLE_ROWS, replace=False))
+    sample = train.iloc[rows]
+    folds = rng.permutation(len(rows)) % FOLDS
+    classification = schema.task == "classification"
+    if classification:
+        y, _ = pd.factorize(sample[schema.target], sort=True)
+        baseline = float(np.bincount(y).max() / len(y))
+        if baseline >= 1.0:
+            return {}
+    else:
+        y = pd.to_numeric(sample[schema.target], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(y).all() or np.var(y) <= 0:
+            return {}
+    found: dict[str, dict[str, float]] = {}
+    for column, kind in schema.kinds.items():
+        codes = _bin_codes(sample[column], kind)
+        if codes.max() < 1:  # one bin: the column cannot tell rows apart
+            continue
+        if classification:
+            acc = _cv_majority(codes, y, folds)
+            if acc >= LEAK_ACCURACY and (acc - baseline) >= LEAK_ACCURACY_GAIN * (1.0 - baseline):
+                found[column] = {"score": acc, "baseline": baseline, "metric": 0.0}
+        else:
+            r2 = _cv_mean(codes, y, folds)
+            rho = _rank_correlation(sample[column], y) if kind in ("numeric", "datetime") else 0.0
+            if r2 >= LEAK_R2 or abs(rho) >= LEAK_RANK_CORRELATION:
+                found[column] = {"score": r2, "baseline": 0.0, "metric": 1.0, "rank_correlation": rho}
+    return found
+
+
+def describe(column: str, evidence: dict[str, float], target: str) -> str:
+    """One line: why the column counts as a leak."""
+    if evidence["metric"] == 0.0:
+        how = (f"one-feature cross-validated accuracy {evidence['score']:.3f} on train, against "
+               f"{evidence['baseline']:.3f} for the majority class")
+    else:
+        how = f"one-feature cross-validated R² {evidence['score']:.3f} on train"
+        if abs(evidence.get("rank_correlation", 0.0)) >= LEAK_RANK_CORRELATION:
+            how += f", rank correlation {evidence['rank_correlation']:+.4f}"
+    return f"column '{column}' alone predicts '{target}' ({how}): a target leak"
+
+
+def _bin_codes(values: pd.Series, kind: str) -> np.ndarray:
+    """Bin codes 0..k of a column: levels or quantile bins, and missing values in the last bin."""
+    if kind in ("numeric", "datetime") and (pd.api.types.is_numeric_dtype(values)
+                                            or pd.api.types.is_datetime64_any_dtype(values)):
+        v = _as_float(values)
+        missing = np.isnan(v)
+        present = v[~missing]
+        codes = np.zeros(len(v), dtype=np.int64)
+        if len(present):
+            levels = np.unique(present)
+            bins = max(2, min(MAX_BINS, len(present) // ROWS_PER_BIN))
+            if len(levels) <= bins:
+                codes[~missing] = np.searchsorted(levels, present)
+            else:
+                edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+                codes[~missing] = np.searchsorted(edges, present, side="right")
+        codes[missing] = codes.max() + 1 if len(present) else 0
+        return codes
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    codes[codes < 0] = codes.max() + 1
+    return codes
+
+
+def _as_float(values: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
+        out[values.isna().to_numpy()] = np.nan
+        return out
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _cv_majority(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
+    """Cross-validated accuracy of predicting each bin's majority class (the train folds' majority for an unseen bin)."""
+    k, b = int(y.max()) + 1, int(codes.max()) + 1
+    right = 0
+    for f in range(FOLDS):
+        fit, held = folds != f, folds == f
+        table = np.bincount(codes[fit] * k + y[fit], minlength=b * k).reshape(b, k)
+        pred = table.argmax(axis=1)
+        pred[table.sum(axis=1) == 0] = np.bincount(y[fit], minlength=k).argmax()
+        right += int((pred[codes[held]] == y[held]).sum())
+    return right / len(y)
+
+
+def _cv_mean(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
+    """Cross-validated R² of predicting each bin's mean target (the train folds' mean for an unseen bin)."""
+    b = int(codes.max()) + 1
+    sse = 0.0
+    for f in range(FOLDS):
+        fit, held = folds != f, folds == f
+        count = np.bincount(codes[fit], minlength=b)
+        total = np.bincount(codes[fit], weights=y[fit], minlength=b)
+        pred = np.where(count > 0, total / np.maximum(count, 1), y[fit].mean())
+        sse += float(((pred[codes[held]] - y[held]) ** 2).sum())
+    return 1.0 - sse / float(((y - y.mean()) ** 2).sum())
+
+
+def _rank_correlation(values: pd.Series, y: np.ndarray) -> float:
+    v = _as_float(values)
+    ok = ~np.isnan(v)
+    if ok.sum() < MIN_ROWS or np.ptp(v[ok]) == 0:
+        return 0.0
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(v[ok], y[ok]).statistic
+    return float(rho) if np.isfinite(rho) else 0.0
