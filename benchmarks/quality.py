@@ -16,6 +16,9 @@ other contender (a tie is an equal accuracy, or RMSEs within 0.1 %). Results are
 contender) in benchmarks/results/quality-runs.json, so an interrupted run resumes; `--fresh` starts over.
 
 Usage: python benchmarks/quality.py [--seeds 0,1,2] [--datasets wage,taxi,...] [--only bare,flaml,synthloop]
+       python benchmarks/quality.py --realdata DIR   # other data sets (a datasets.json beside the CSVs, as
+                                                     # benchmarks/holdout_data.py writes); results in
+                                                     # benchmarks/results/quality-runs-<DIR name>.json
 """
 
 from __future__ import annotations
@@ -181,7 +184,15 @@ def table(runs: dict, names: list[str], seeds: list[int]) -> str:
 
 
 def main() -> int:
+    global REALDATA, RUNS
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--realdata", type=Path, default=REALDATA)
+    known, _ = pre.parse_known_args()
+    if known.realdata.resolve() != REALDATA.resolve():
+        REALDATA, RUNS = known.realdata.resolve(), RESULTS / f"quality-runs-{known.realdata.resolve().name}.json"
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--realdata", type=Path, default=REALDATA,
+                        help="folder of CSVs with a datasets.json (default: the shared real data sets)")
     parser.add_argument("--datasets", default=",".join(d["name"] for d in datasets()))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run (others come from the cache)")
