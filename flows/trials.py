@@ -1,8 +1,8 @@
 """Design trials as a Prefect subflow whose tasks run on Dask (prefect-dask's DaskTaskRunner).
 
-`search_designs` decides where the trials run (`synthloop.parallel.plan_trials`): serially in this process
-when the search is small, else one task per trial on a temporary LocalCluster sized to the cores, or on an
-existing scheduler given by `dask.address` (`--dask-address tcp://HOST:PORT`). Each trial is judged by
+`search_designs` decides where the trials run (`synthloop.parallel.plan_trials`): in forks of this process or
+serially in it (one `design` task), else one task per trial on a temporary LocalCluster sized to the cores, or on
+an existing scheduler given by `dask.address` (`--dask-address tcp://HOST:PORT`). Each trial is judged by
 cross-validation on train (never on validation) and records the worker it ran on.
 """
 
@@ -117,10 +117,11 @@ def search_designs(data, candidates: list, schema, metric: str, iteration: int, 
                        parallel=parallel)
     if say:
         say(f"  train: {len(candidates)} design trials, {folds}-fold CV on train — {plan.describe()}")
-    if plan.mode == "serial":
+    if plan.mode in ("serial", "forks"):
         from synthloop.tasks.train import search_design
 
-        trials = search_design(data, candidates, schema, metric, iteration, plan.fit_threads, seed, folds, deadline)
+        trials = search_design(data, candidates, schema, metric, iteration, plan.fit_threads, seed, folds, deadline,
+                               plan.slots)
     else:
         from prefect_dask import DaskTaskRunner
 

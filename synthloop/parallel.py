@@ -1,14 +1,19 @@
 """Where design trials run, with how many threads each fit may use, and xgboost training on a Dask cluster.
 
-Three ways to run a set of trials:
+Four ways to run a set of trials:
 
-- **serial** — in this process, one after another, each fit using all the cores (or `threads`). Chosen when
-  there are fewer than two trials or cores, when `dask.parallel_trials` is off, or when the work is too small
-  to pay for starting a cluster (a `LocalCluster` with process workers costs ~1.5 s to start, plus ~1-2 s
-  for each worker to import the ML libraries on its first trial).
-- **local** — a temporary `distributed.LocalCluster`: one worker process per trial slot, each running one
-  trial at a time (`threads_per_worker=1`), `n_workers × fit threads = cores`, so fits never ask for more
-  threads than the machine has.
+- **forks** — `slots` trials at a time in forks of this process (`forked_pool`), which start in milliseconds with
+  the libraries and the rows already loaded: nothing is shipped or imported. Chosen on Linux whenever two or more
+  trials can run side by side: a small search gives each small fit one thread (two OpenMP threads beside
+  Prefect's server were measured 3-4× slower than one), a big one shares the cores among its trials. Threads
+  would not do: a small fit spends much of its time in Python between its compiled steps, under the GIL.
+- **serial** — one after another in this process. Chosen when there are fewer than two trials or cores (or
+  `threads`), when `dask.parallel_trials` is off, or without forks (not Linux, `SYNTHLOOP_FORKED_TRIALS=0`) when
+  the work is too small to pay for starting a cluster (a `LocalCluster` with process workers costs ~1.5 s to
+  start, plus ~1-2 s for each worker to import the ML libraries on its first trial).
+- **local** — without forks, a temporary `distributed.LocalCluster`: one worker process per trial slot, each
+  running one trial at a time (`threads_per_worker=1`), `n_workers × fit threads = cores`, so fits never ask for
+  more threads than the machine has.
 - **address** — an existing Dask scheduler (`--dask-address tcp://HOST:PORT`): on each host, every trial
   slot gets `cores of the host // slots on the host` threads.
 
@@ -44,10 +49,12 @@ class TrialPlan:
     """How a set of trials will run.
 
     Attributes:
-        mode: "serial", "local" (a temporary LocalCluster) or "address" (an existing scheduler).
+        mode: "serial", "forks" (`slots` at a time in forks of this process), "local" (a temporary LocalCluster)
+            or "address" (an existing scheduler).
         reason: Why this mode, in words (logged).
         n_workers: Worker processes of the temporary cluster (local mode).
         fit_threads: Threads each fit may use (serial and local modes; address mode decides per host).
+        slots: Trials a "forks" plan runs at a time (slots × fit_threads ≤ cores).
         address: The scheduler address (address mode).
     """
 
@@ -55,6 +62,7 @@ class TrialPlan:
     reason: str
     n_workers: int = 0
     fit_threads: int = 1
+    slots: int = 1
     address: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -64,9 +72,12 @@ class TrialPlan:
             return {"address": self.address}
         if self.mode == "local":
             return {"cluster_kwargs": local_cluster_kwargs(self.n_workers)}
-        raise ValueError("a serial plan has no Dask task runner")
+        raise ValueError(f"a {self.mode} plan has no Dask task runner")
 
     def describe(self) -> str:
+        if self.mode == "forks":
+            return (f"{self.slots} at a time in forks of this process, {self.fit_threads} thread(s) per fit — "
+                    f"{self.reason}")
         if self.mode == "serial":
             return f"serial in-process, {self.fit_threads} thread(s) per fit — {self.reason}"
         if self.mode == "local":
@@ -107,7 +118,8 @@ def plan_trials(n_trials: int, n_rows: int, n_features: int, *, folds: int = 3, 
         folds: Folds per trial.
         cores: Cores of this machine (default: those this process may run on).
         threads: Threads a fit may use when run serially (default: all cores).
-        address: An existing Dask scheduler; None starts a LocalCluster when that pays.
+        address: An existing Dask scheduler; None runs them here: in forks when the cores allow two at a time
+            (Linux), else serially or, when that pays, on a temporary LocalCluster.
         parallel: False forces serial.
     Returns:
         The plan, with the reason for it.
@@ -125,13 +137,63 @@ def plan_trials(n_trials: int, n_rows: int, n_features: int, *, folds: int = 3, 
     if cores < 2:
         return TrialPlan("serial", "one core: no parallelism to gain", fit_threads=serial_threads)
     work = estimate_work(n_rows, n_features, n_trials, folds)
+    size = f"{n_trials} trials on {n_rows} × {n_features}"
+    if work < MIN_WORK_FOR_CLUSTER:  # small: one thread per small fit (OpenMP contention), all for a big one
+        per_fit = fit_threads(serial_threads, n_rows, n_features)
+        slots = min(n_trials, serial_threads // per_fit)
+    else:  # big: trials side by side, the cores shared among them
+        slots = min(n_trials, serial_threads)
+        per_fit = max(1, serial_threads // slots)
+    if can_fork() and slots > 1:
+        return TrialPlan("forks", f"{size}: forks start in milliseconds with the libraries and rows loaded",
+                         fit_threads=per_fit, slots=slots)
     if work < MIN_WORK_FOR_CLUSTER:
-        return TrialPlan("serial", f"small search ({n_trials} trials on {n_rows} × {n_features}): starting a "
-                         f"cluster would cost more than it saves",
-                         fit_threads=fit_threads(serial_threads, n_rows, n_features))
+        return TrialPlan("serial", f"small search ({size}): starting a cluster would cost more than it saves",
+                         fit_threads=per_fit)
     n_workers = max(1, min(cores, n_trials))
-    return TrialPlan("local", f"{n_trials} trials on {n_rows} × {n_features} rows × features", n_workers=n_workers,
-                     fit_threads=max(1, cores // n_workers))
+    return TrialPlan("local", f"{size} rows × features", n_workers=n_workers, fit_threads=max(1, cores // n_workers))
+
+
+def can_fork() -> bool:
+    """Whether trials may run in forks of this process: Linux only (a fork of a process with threads is unsafe on
+    macOS), and not switched off with `SYNTHLOOP_FORKED_TRIALS=0`."""
+    import os
+    import sys
+
+    return sys.platform.startswith("linux") and os.environ.get("SYNTHLOOP_FORKED_TRIALS", "1") != "0"
+
+
+def _forked_worker_init() -> None:
+    """In each fork: die with the parent (a killed run leaves no worker behind) and leave Ctrl-C to the parent,
+    which ends the workers itself."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def forked_pool(slots: int) -> Iterator[Any]:
+    """A process pool of `slots` forks of this process (what it has loaded, they have). Whatever ends the block
+    (an error, Ctrl-C) ends the forks at once: none is left running a trial nobody waits for."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=slots, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_forked_worker_init)
+    try:
+        yield pool
+    except BaseException:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def slots_by_host(client) -> dict[str, int]:

@@ -61,11 +61,13 @@ def pretrain_model(X: pd.DataFrame, y: np.ndarray, spec: ModelSpec, schema: Sche
 
 @task(name="design", task_run_name="design-search-it{iteration}", cache_policy=NO_CACHE)
 def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema, metric: str, iteration: int,
-                  threads: int, seed: int, folds: int | None = None, deadline: float | None = None) -> list[dict]:
-    """Judge candidate designs by cross-validation on train, one after another in this process.
+                  threads: int, seed: int, folds: int | None = None, deadline: float | None = None,
+                  slots: int = 1) -> list[dict]:
+    """Judge candidate designs by cross-validation on train, on this machine without a cluster.
 
-    Validation is not looked at. Each fit uses `threads` threads (OpenMP pools capped to match). The
-    parallel alternative, one task per trial on Dask, is `flows.trials.design_trials`.
+    Validation is not looked at. Each fit uses `threads` threads (OpenMP pools capped to match); `slots` trials
+    run at a time, in forks of this process (`synthloop.parallel.forked_pool`). The alternative on a Dask
+    cluster, one task per trial, is `flows.trials.design_trials`.
 
     Args:
         data: Training rows.
@@ -77,19 +79,78 @@ def search_design(data: TrainingSet, candidates: list[ModelSpec], schema: Schema
         seed: Random seed.
         folds: CV folds (default: `synthloop.design.folds_for` the rows).
         deadline: A `time.monotonic()` value after which no new trial starts (the first two always run).
+        slots: Trials run at a time (1: one after another in this process).
     Returns:
         One dict per trial (spec, label, mean and std of the CV score oriented so higher is better,
-        out-of-fold predictions, rounds, seconds, threads, worker "in-process"), best first.
+        out-of-fold predictions, rounds, seconds, threads, worker "in-process" or "fork <pid>"), best first.
     """
-    import time
-
-    from synthloop.design import cv_rows, folds_for, rank_trials, run_trial
+    from synthloop.design import cv_rows, folds_for, rank_trials
 
     X, y = cv_rows(data.X, data.y, seed)
     folds = folds or folds_for(len(y))
-    trials = []
-    for spec in candidates:
-        if deadline is not None and len(trials) >= 2 and time.monotonic() > deadline:
-            break
-        trials.append(run_trial(spec, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds))
+    trials = run_trials_here(candidates, schema, X, y, metric=metric, threads=threads, seed=seed, folds=folds,
+                             deadline=deadline, slots=slots)
     return rank_trials(trials)["ranked"]
+
+
+# What the forks of a search read: set before the pool forks, so they inherit it instead of receiving the rows.
+_FORK_WORK: dict = {}
+
+
+def _forked_trial(index: int) -> dict:
+    return _forked_trial_of(_FORK_WORK, index)
+
+
+def _forked_trial_of(w: dict, index: int) -> dict:
+    from synthloop.design import run_trial
+
+    trial = run_trial(w["candidates"][index], w["schema"], w["X"], w["y"], metric=w["metric"], threads=w["threads"],
+                      seed=w["seed"], folds=w["folds"])
+    return {**trial, "worker": f"fork {trial['pid']}"}
+
+
+def run_trials_here(candidates: list[ModelSpec], schema: Schema, X: pd.DataFrame, y: np.ndarray, *, metric: str,
+                    threads: int, seed: int, folds: int, deadline: float | None = None, slots: int = 1) -> list[dict]:
+    """The trials of `candidates`, in their order: one after another, or `slots` at a time in forks.
+
+    A trial starts only while fewer than two have started or the deadline has not passed, so a trial is never cut
+    off halfway. A fork that dies (killed, out of memory) makes the rest run here, one after another.
+    """
+    import time
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from synthloop.design import run_trial
+    from synthloop.parallel import forked_pool
+
+    def may_start(started: int) -> bool:
+        return deadline is None or started < 2 or time.monotonic() <= deadline
+
+    finished: list[tuple[int, dict]] = []
+    if slots > 1 and len(candidates) > 1:
+        _FORK_WORK.update(candidates=candidates, schema=schema, X=X, y=y, metric=metric, threads=threads, seed=seed,
+                          folds=folds)
+        waiting = list(range(len(candidates)))
+        try:
+            with forked_pool(slots) as pool:
+                running: dict = {}
+                while waiting or running:
+                    while waiting and len(running) < slots and may_start(len(finished) + len(running)):
+                        index = waiting.pop(0)
+                        running[pool.submit(_forked_trial, index)] = index
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        finished.append((running.pop(future), future.result()))
+        except BrokenProcessPool:
+            pass  # the trials not finished run here
+        finally:
+            _FORK_WORK.clear()
+    done_ids = {index for index, _ in finished}
+    for index in [i for i in range(len(candidates)) if i not in done_ids]:
+        if not may_start(len(finished)):
+            break
+        finished.append((index, run_trial(candidates[index], schema, X, y, metric=metric, threads=threads, seed=seed,
+                                          folds=folds)))
+    return [trial for _, trial in sorted(finished, key=lambda pair: pair[0])]

@@ -81,25 +81,34 @@ def test_trial_search_runs_on_the_cluster_and_picks_the_best_cv_score(cluster, p
     assert tags["design_choice_it1"] == search["chosen_trial"]["label"]
 
 
-def test_a_small_search_runs_serially_in_process_and_says_why(prefect_harness):
+@pytest.mark.parametrize("forks", ["1", "0"])
+def test_a_small_search_runs_in_forks_or_serially_here_and_says_why(prefect_harness, monkeypatch, forks):
+    import os
+
     from prefect import flow
 
     from synthloop.flows.trials import search_designs
     from synthloop.design import design_candidates
     from synthloop.models import default_spec
 
+    monkeypatch.setenv("SYNTHLOOP_FORKED_TRIALS", forks)
     data, schema = _data(120)
     candidates = design_candidates(default_spec("linear"), schema, data.y, trials=3)
     lines = []
 
     @flow
     def parent_flow():
-        return search_designs(data, candidates, schema, "accuracy", 2, threads=1, seed=0, current_family="linear",
+        return search_designs(data, candidates, schema, "accuracy", 2, threads=2, seed=0, current_family="linear",
                               say=lines.append)
 
     search = parent_flow()
-    assert search["plan"].mode == "serial" and "small search" in lines[0]
-    assert {t["worker"] for t in search["ranked"]} == {"in-process"}
+    workers = {t["worker"] for t in search["ranked"]}
+    if forks == "1":
+        assert search["plan"].mode == "forks" and "2 at a time in forks of this process" in lines[0]
+        assert all(w.startswith("fork ") for w in workers) and f"fork {os.getpid()}" not in workers
+    else:
+        assert search["plan"].mode == "serial" and "small search" in lines[0]
+        assert workers == {"in-process"}
     assert len(search["ranked"]) == 3 and search["chosen_trial"]["spec"] != default_spec("linear")
 
 

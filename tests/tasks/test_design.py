@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthloop.design import FIRST_POINTS, SEARCH_SPACES, rank_trials, run_trial, search_plan, skewed_positive
+from synthloop.design import (FIRST_POINTS, SEARCH_SPACES, rank_trials, run_trial, search_plan, skewed_positive,
+                              trial_label)
 from synthloop.models import FAMILIES, ModelSpec, default_spec
 from synthloop.parallel import DaskAddressError, check_address, plan_trials, worker_fit_threads
 from synthloop.types import Schema
@@ -110,14 +111,23 @@ def test_a_trial_runs_in_process_with_its_threads_and_scores_higher_for_a_better
     assert good["score"] > 0.9 > 0.7 > bad["score"]
 
 
-def test_plan_serial_when_small_or_switched_off_local_when_big_address_when_given():
-    assert plan_trials(8, 100, 5, cores=2).mode == "serial"
-    assert plan_trials(8, 100, 5, cores=2).fit_threads == 1  # small fits: one thread each (no OpenMP contention)
+def test_plan_forks_when_cores_allow_serial_when_small_or_switched_off_local_without_forks(monkeypatch):
+    small = plan_trials(8, 100, 5, cores=2)
+    assert small.mode == "forks" and small.slots == 2 and small.fit_threads == 1  # small fits: one thread each
+    assert "forks start in milliseconds" in small.describe() and "2 at a time" in small.describe()
+    assert plan_trials(8, 100, 5, cores=2, threads=1).mode == "serial"  # --threads 1 keeps to one core
     assert plan_trials(8, 400_000, 10, cores=2, parallel=False).fit_threads == 2  # big fits keep the cores
-    assert "small search" in plan_trials(8, 100, 5, cores=2).reason
     assert plan_trials(1, 10**6, 50, cores=8).mode == "serial"
     assert plan_trials(8, 10**5, 50, cores=1).mode == "serial"
     assert plan_trials(8, 10**5, 50, cores=4, parallel=False).mode == "serial"
+    big = plan_trials(8, 10**5, 50, cores=2)
+    assert big.mode == "forks" and big.slots == 2 and big.fit_threads == 1
+    few = plan_trials(3, 10**5, 50, cores=8)
+    assert few.slots == 3 and few.fit_threads == 2  # slots × fit threads never exceed the cores
+    monkeypatch.setenv("SYNTHLOOP_FORKED_TRIALS", "0")
+    assert plan_trials(8, 100, 5, cores=2).mode == "serial"
+    assert plan_trials(8, 100, 5, cores=2).fit_threads == 1
+    assert "small search" in plan_trials(8, 100, 5, cores=2).reason
     big = plan_trials(8, 10**5, 50, cores=2)
     assert big.mode == "local" and big.n_workers == 2 and big.fit_threads == 1
     few = plan_trials(3, 10**5, 50, cores=8)
@@ -125,6 +135,52 @@ def test_plan_serial_when_small_or_switched_off_local_when_big_address_when_give
     assert few.runner_kwargs()["cluster_kwargs"]["threads_per_worker"] == 1
     remote = plan_trials(4, 50, 2, address="tcp://10.0.0.5:8786")
     assert remote.mode == "address" and remote.runner_kwargs() == {"address": "tcp://10.0.0.5:8786"}
+
+
+def _forked_search_rows():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(400, 4)), columns=[f"x{i}" for i in range(4)])
+    y = ((X.x0 + X.x1 * X.x2 + rng.normal(scale=0.5, size=400)) > 0).astype(int).to_numpy()
+    schema = Schema("y", "classification", {c: "numeric" for c in X.columns}, classes=(0, 1))
+    candidates = search_plan(schema, y, trials=6, seed=0)
+    return schema, X, y, candidates
+
+
+def test_trials_in_forks_score_as_one_after_another_and_run_in_other_processes():
+    import os
+
+    from synthloop.tasks.train import run_trials_here
+
+    schema, X, y, candidates = _forked_search_rows()
+    here = run_trials_here(candidates, schema, X, y, metric="accuracy", threads=1, seed=0, folds=3, slots=1)
+    forked = run_trials_here(candidates, schema, X, y, metric="accuracy", threads=1, seed=0, folds=3, slots=2)
+    assert [t["label"] for t in forked] == [t["label"] for t in here]  # the candidates' order
+    assert np.allclose([t["score"] for t in forked], [t["score"] for t in here])
+    assert np.allclose(forked[0]["oof"], here[0]["oof"])  # out-of-fold predictions come back for the ensemble
+    assert {t["worker"] for t in here} == {"in-process"}
+    pids = {t["pid"] for t in forked}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert all(t["worker"] == f"fork {t['pid']}" for t in forked)
+
+
+def _dies_on_the_third(index):
+    import os
+
+    from synthloop.tasks.train import _FORK_WORK, _forked_trial_of
+
+    if index == 2:
+        os._exit(3)  # as a fork the kernel kills for lack of memory
+    return _forked_trial_of(_FORK_WORK, index)
+
+
+def test_a_fork_that_dies_leaves_its_trials_to_this_process(monkeypatch):
+    import synthloop.tasks.train as train
+
+    schema, X, y, candidates = _forked_search_rows()
+    monkeypatch.setattr(train, "_forked_trial", _dies_on_the_third)  # the forks inherit it
+    trials = train.run_trials_here(candidates, schema, X, y, metric="accuracy", threads=1, seed=0, folds=3, slots=2)
+    assert [t["label"] for t in trials] == [trial_label(c) for c in candidates]
+    assert trials[2]["worker"] == "in-process" and np.isfinite(trials[2]["score"])
 
 
 @pytest.mark.parametrize("bad", ["10.0.0.5:8786", "tcp://host", "http://x:1", "tcp://a b:1"])

@@ -1,0 +1,94 @@
+"""The design search of a default run: one trial at a time in one process against two at a time in forks.
+
+For each real data set: synthloop's own split (seed 0), the first iteration's design candidates as
+`synthloop run` plans them (24), K-fold CV on train with one thread per fit, run with `slots=1` (one trial after
+another, as before) and `slots=2` (two at a time in forks of the process, what a small search now does on 2
+cores), alternating, `--repeats` times each. The CV scores must come out the same. Prints the wall seconds, the
+cores kept busy and the speed-up, and writes ``benchmarks/results/search-forks.json``. Run from the project
+root::
+
+    python benchmarks/search_forks.py [--sets hmda,mlc_churn] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "realdata"
+
+
+def main() -> None:
+    from _common import machine, save
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--realdata", type=Path, default=REALDATA)
+    p.add_argument("--sets", default="mlc_churn,attrition,hmda,taxi,hpc_data,wage,txhousing")
+    p.add_argument("--repeats", type=int, default=1)
+    args = p.parse_args()
+    info = machine()
+    meta = {d["file"].rsplit(".", 1)[0]: d for d in json.loads((args.realdata / "datasets.json").read_text())}
+    rows = [_measure(args.realdata / meta[n]["file"], meta[n]["target"], n, args.repeats) for n in args.sets.split(",")]
+    print("\n| data set | CV rows | trials | folds | one at a time | two at a time in forks | speed-up | same CV scores |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['set']} | {r['rows']:,} | {r['trials']} | {r['folds']} | {r['one_s']:.1f} s "
+              f"({r['busy_one']:.2f} cores) | {r['two_s']:.1f} s ({r['busy_two']:.2f} cores) | "
+              f"×{r['one_s'] / r['two_s']:.2f} | {'yes' if r['same_scores'] else 'NO'} |")
+    save("search-forks", {"benchmark": "design search: one trial at a time vs two at a time in forks",
+                          "machine": info, "rows": rows})
+
+
+def _cpu_seconds(pid_children: bool = True) -> float:
+    t = os.times()
+    return t.user + t.system + (t.children_user + t.children_system if pid_children else 0.0)
+
+
+def _measure(path: Path, target: str, name: str, repeats: int) -> dict:
+    import numpy as np
+
+    from synthloop import data
+    from synthloop.config import Config
+    from synthloop.design import cv_rows, design_candidates, folds_for
+    from synthloop.env import apply_defaults
+    from synthloop.models import default_spec
+    from synthloop.preflight import checked_split
+    from synthloop.splits import encode_target
+    from synthloop.tasks.train import run_trials_here
+
+    apply_defaults()
+    cfg = Config.model_validate({"data": {"source": str(path), "target": target}})
+    raw = data.load_table(str(path))
+    schema, _, _, train, _, _ = checked_split(raw, cfg.data, target, 0, path.name)
+    del raw
+    X, y = cv_rows(train[schema.features], encode_target(train[target], schema), 0)
+    metric = "accuracy" if schema.task == "classification" else "rmse"
+    candidates = design_candidates(default_spec("xgboost"), schema, y, seed=0)
+    folds = folds_for(len(y))
+    times: dict[int, list[float]] = {1: [], 2: []}
+    busy: dict[int, list[float]] = {1: [], 2: []}
+    scores: dict[int, list[float]] = {}
+    for _ in range(repeats):
+        for slots in (1, 2):
+            start, cpu = time.perf_counter(), _cpu_seconds()
+            trials = run_trials_here(candidates, schema, X, y, metric=metric, threads=1, seed=0, folds=folds,
+                                     slots=slots)
+            times[slots].append(time.perf_counter() - start)
+            busy[slots].append((_cpu_seconds() - cpu) / times[slots][-1])
+            scores[slots] = [t["score"] for t in trials]
+            print(f"{name}: {len(trials)} trials, slots={slots}: {times[slots][-1]:.1f}s, {busy[slots][-1]:.2f} "
+                  f"cores busy, load {os.getloadavg()[0]:.1f}", flush=True)
+    return {"set": name, "rows": len(y), "trials": len(candidates), "folds": folds, "one_s": min(times[1]),
+            "two_s": min(times[2]), "one_all": times[1], "two_all": times[2], "busy_one": float(np.mean(busy[1])),
+            "busy_two": float(np.mean(busy[2])),
+            "same_scores": bool(np.allclose(scores[1], scores[2], equal_nan=True))}
+
+
+if __name__ == "__main__":
+    main()
