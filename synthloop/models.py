@@ -258,9 +258,18 @@ def fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *
     Returns:
         The fitted pipeline with its curves.
     """
-    start = time.perf_counter()
+    from synthloop.parallel import limit_threads
+
     if len(X) * max(1, X.shape[1]) < ONE_THREAD_CELLS:
         threads = 1
+    with limit_threads(threads):  # HistGradientBoosting's OpenMP takes every core unless capped
+        return _fit_model(spec, schema, X, y, X_val=X_val, y_val=y_val, threads=threads, seed=seed,
+                          init_model=init_model, holdout_stopping=holdout_stopping)
+
+
+def _fit_model(spec: ModelSpec, schema: Schema, X: pd.DataFrame, y: np.ndarray, *, X_val: pd.DataFrame | None,
+               y_val: np.ndarray | None, threads: int, seed: int, init_model: Any, holdout_stopping: bool) -> Fitted:
+    start = time.perf_counter()
     if spec.family == "ensemble":
         from synthloop.ensemble import fit_ensemble
 
