@@ -118,6 +118,9 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         f"{f'; dropped {len(schema.dropped)}' if schema.dropped else ''}; strategy {cfg.data.strategy}")
     for note in collected.notes:
         say(f"  note: {note}")
+    imbalance = _imbalance_note(cfg.goal.metric, schema, collected.train[schema.target])
+    if imbalance:
+        say(f"  note: {imbalance}")
     records.log_datasets(tracker, parent, collected)
 
     X_val = collected.val[schema.features]
@@ -297,20 +300,23 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
         _reannotate(state, cfg, schema, ledger, it, seed, retry, say)
     elif decision.action == "add_synthetic":
         balance = bool(decision.evidence.get("rebalance"))
-        generator, evidence = choose_generator(state.labelled, schema, cfg.synthetic, it, threads, seed)
+        generator, evidence = choose_generator(state.labelled, schema, cfg.synthetic, it, threads, seed, metric)
+        cv_metric = metric if schema.task == "classification" else "r2"
+        shown = (lambda v: -v) if cv_metric == "log_loss" else (lambda v: v)  # scored negated: higher is better
         if decision.evidence.get("synthetic_if_cv_helps") and evidence and not _generator_helps(evidence):
             say(f"  synthetic: no generator helps by {int(evidence.get('cv_folds', 0))}-fold cross-validation on "
-                f"train (real + synthetic at best {_best_augmented(evidence):.3f}, real only "
-                f"{evidence.get('cv_real', float('nan')):.3f}): none added")
+                f"train ({cv_metric}: real + synthetic at best {shown(_best_augmented(evidence)):.3f}, real only "
+                f"{shown(evidence.get('cv_real', float('nan'))):.3f}): none added")
             return  # the recipe stays the best one: the next iteration reuses its model, and the loop moves on
         X_syn, y_syn = synthesize_rows(state.labelled, schema, cfg.synthetic, it, seed, balance, generator)
         state.synthetic, state.synthetic_choice = (X_syn, y_syn), (generator, evidence)
         ledger.book(f"synthetic:{generator}", it, len(X_syn), 0.0, kind="synthetic")
         if evidence:
             say(f"  synthetic: chose {generator} by {int(evidence['cv_folds'])}-fold cross-validation on train "
-                "(real + synthetic: " + ", ".join(f"{k.removeprefix('cv_').removesuffix('_augmented')} "
-                                                  f"{v:.3f}" for k, v in evidence.items() if k.endswith("_augmented"))
-                + f"; real only {evidence['cv_real']:.3f})")
+                f"({cv_metric}, real + synthetic: " + ", ".join(
+                    f"{k.removeprefix('cv_').removesuffix('_augmented')} {shown(v):.3f}"
+                    for k, v in evidence.items() if k.endswith("_augmented"))
+                + f"; real only {shown(evidence['cv_real']):.3f})")
         say(f"  collect: {len(X_syn)} synthetic rows from a {generator} fitted to "
             f"{len(state.labelled)} real train rows (train only)")
         if cfg.synthetic.report:
@@ -367,6 +373,23 @@ GENERATOR_MARGIN = 0.002
 
 def _best_augmented(evidence: dict[str, float]) -> float:
     return max((v for k, v in evidence.items() if k.endswith("_augmented")), default=float("nan"))
+
+
+IMBALANCED_SHARE = 0.9  # a majority class this large leaves accuracy little room above always answering it
+
+
+def _imbalance_note(goal_metric: str | None, schema, y: pd.Series) -> str | None:
+    """A hint when accuracy is the default metric and one class holds most train rows: accuracy can then hardly beat
+    the majority answer, while a ranking or probability metric still sees what the model knows."""
+    if goal_metric is not None or schema.task != "classification" or not len(y):
+        return None
+    shares = y.value_counts(normalize=True)
+    if shares.iloc[0] < IMBALANCED_SHARE:
+        return None
+    other = "roc_auc" if len(shares) == 2 else "log_loss"
+    return (f"'{schema.target}' is imbalanced ({shares.iloc[0]:.1%} '{shares.index[0]}' in train): accuracy, the "
+            f"default metric, can hardly beat answering '{shares.index[0]}' every time; --goal {other} (or "
+            f"balanced_accuracy, f1_macro) judges the loop's moves by what the model tells apart")
 
 
 def _generator_helps(evidence: dict[str, float]) -> bool:

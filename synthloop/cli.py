@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--task", choices=["classification", "regression"], help="guessed from the target when absent")
     run.add_argument("--table", help="table to read when --data is a SQLAlchemy URL")
     run.add_argument("--query", help="SQL query to read when --data is a SQLAlchemy URL")
-    run.add_argument("--goal", metavar="EXPR", help="e.g. 'accuracy >= 0.9' or 'rmse <= 600' (validation)")
+    run.add_argument("--goal", metavar="EXPR", help="e.g. 'accuracy >= 0.9' or 'rmse <= 600' (validation), or a metric alone, e.g. "
+                     "roc_auc: judged on it, no threshold")
     run.add_argument("--model", choices=["auto", "xgboost", "hist_gradient_boosting", "random_forest", "extra_trees",
                                          "linear"],
                      help="starting model family (the loop's design search may change it)")

@@ -88,10 +88,15 @@ class GoalConfig(_Section):
 
     @classmethod
     def parse(cls, text: str) -> GoalConfig:
-        """Parse a goal written as `metric >= value` or `metric <= value`."""
+        """Parse a goal written as `metric >= value`, `metric <= value`, or a metric alone (no threshold)."""
+        bare = text.strip().lower()
+        if re.fullmatch(r"[a-z_0-9]+", bare):  # a metric alone: judged on it, no threshold
+            if bare not in HIGHER_IS_BETTER:
+                raise ConfigError(f"goal: unknown metric {bare!r}; choose one of {', '.join(HIGHER_IS_BETTER)}")
+            return cls(metric=bare)
         m = re.fullmatch(r"\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*", text)
         if not m:
-            raise ConfigError(f"goal: cannot read {text!r}; write it as 'accuracy >= 0.9' or 'rmse <= 600'")
+            raise ConfigError(f"goal: cannot read {text!r}; write it as 'accuracy >= 0.9', 'rmse <= 600' or a metric alone ('roc_auc')")
         metric, op, value = m.group(1), m.group(2), float(m.group(3))
         if metric not in HIGHER_IS_BETTER:
             raise ConfigError(f"goal: unknown metric {metric!r}; choose one of {', '.join(HIGHER_IS_BETTER)}")

@@ -95,7 +95,7 @@ def select_pool_rows(pool: LabelPool, n: int, strategy: str, model, iteration: i
 @task(name="choose-generator", task_run_name="choose-generator-it{iteration}", cache_policy=STAGE_CACHE,
       persist_result=True, result_serializer=RESULTS)
 def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, iteration: int, threads: int,
-                     seed: int) -> tuple[str, dict[str, float]]:
+                     seed: int, metric: str | None = None) -> tuple[str, dict[str, float]]:
     """The generator to use: the configured one, or for "auto" the one with the best utility on train.
 
     Args:
@@ -105,6 +105,7 @@ def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, 
         iteration: Loop iteration.
         threads: Threads the utility models may use.
         seed: Base seed.
+        metric: The goal metric; classification scores use it (log loss negated), regression scores R^2.
     Returns:
         The generator's name and the evidence of the choice (cross-validated scores; empty when configured).
     """
@@ -117,7 +118,7 @@ def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, 
 
     with threadpool_limits(fit_threads(threads, len(train), len(schema.features))):
         return select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
-                                ratio=cfg.ratio, random_state=seed + iteration)
+                                ratio=cfg.ratio, random_state=seed + iteration, metric=metric)
 
 
 @task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,

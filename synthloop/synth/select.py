@@ -19,10 +19,33 @@ from synthloop.synth.report import _model_matrix
 _TIE = 0.002
 
 
-def _score(task: str, y_true: np.ndarray, pred: np.ndarray) -> float:
-    if task == "classification":
+def _score(task: str, y_true: np.ndarray, pred: np.ndarray, proba: np.ndarray | None = None,
+           metric: str | None = None, classes: list[str] | None = None) -> float:
+    """The held-out fold's score, higher is better: accuracy (or the goal's classification metric; log loss
+    negated), R^2 for regression."""
+    if task != "classification":
+        return float(r2_score(y_true, pred))
+    if metric in (None, "accuracy") or proba is None or classes is None:
         return float(np.mean(np.asarray(y_true, dtype=object) == np.asarray(pred, dtype=object)))
-    return float(r2_score(y_true, pred))
+    from sklearn import metrics as M
+
+    truth, said = np.asarray(y_true).astype(str), np.asarray(pred).astype(str)
+    try:
+        if metric == "balanced_accuracy":
+            return float(M.balanced_accuracy_score(truth, said))
+        if metric == "f1_macro":
+            return float(M.f1_score(truth, said, average="macro", labels=classes, zero_division=0))
+        p = np.clip(proba, 1e-15, 1.0)
+        p = p / p.sum(axis=1, keepdims=True)
+        if metric == "log_loss":
+            return -float(M.log_loss(truth, p, labels=classes))
+        if metric == "roc_auc":
+            if len(classes) == 2:
+                return float(M.roc_auc_score(truth == classes[1], p[:, 1]))
+            return float(M.roc_auc_score(truth, p, multi_class="ovr", labels=classes))
+    except ValueError:  # a fold without every class: the plain share of right answers
+        pass
+    return float(np.mean(truth == said))
 
 
 def _default_factory(task: str, random_state: int) -> Callable[[], Any]:
@@ -34,14 +57,25 @@ def _default_factory(task: str, random_state: int) -> Callable[[], Any]:
                        random_state=random_state)
 
 
-def _fit_predict(factory, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray, task: str) -> np.ndarray:
+def _fit_predict(factory, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray, task: str,
+                 classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions for `X_eval`, and for classification the probabilities in the order of `classes` (the labels as
+    text; a class the fit did not see gets 0)."""
     if task != "classification":
-        return factory().fit(X, y.astype(np.float64)).predict(X_eval)
+        return factory().fit(X, y.astype(np.float64)).predict(X_eval), None
     labels, codes = np.unique(np.asarray(y, dtype=object).astype(str), return_inverse=True)
     originals = pd.Series(np.asarray(y, dtype=object)).groupby(codes).first().to_numpy()
     if labels.size < 2:
-        return np.full(len(X_eval), originals[0], dtype=object)
-    return originals[factory().fit(X, codes).predict(X_eval).astype(np.int64)]
+        p = np.ones((len(X_eval), 1))
+    else:
+        p = factory().fit(X, codes).predict_proba(X_eval)
+    pred = originals[p.argmax(axis=1)]
+    if classes is None:
+        return pred, None
+    proba = np.zeros((len(X_eval), len(classes)))
+    for j, label in enumerate(labels):
+        proba[:, classes.index(label)] = p[:, j]
+    return pred, proba
 
 
 def select_generator(
@@ -56,12 +90,14 @@ def select_generator(
     max_rows: int = 2000,
     model_factory: Callable[[], Any] | None = None,
     random_state: int = 0,
+    metric: str | None = None,
 ) -> tuple[str, dict[str, float]]:
     """Pick the generator whose rows help a model most, by K-fold cross-validation on the real train rows.
 
     In each fold every candidate is fitted to the other folds' real rows and samples ``ratio`` synthetic rows
     per real row; a model (a small xgboost, the loop's first model family) is trained on the real rows alone,
-    on the synthetic rows alone and on both, and scored on the held-out fold (accuracy, or R^2 for regression). The choice is the best mean score of real + synthetic (what the loop would train on); scores
+    on the synthetic rows alone and on both, and scored on the held-out fold (accuracy or the goal's `metric`, R^2
+    for regression). The choice is the best mean score of real + synthetic (what the loop would train on); scores
     within 0.002 of the best are tied and the best train-on-synthetic score among them wins. Validation and
     test rows are never touched: the loop still keeps the chosen rows only if validation improves.
 
@@ -77,6 +113,8 @@ def select_generator(
         model_factory: Zero-argument callable returning an unfitted estimator (fitted on class codes for
             classification); default xgboost with 100 rounds, one thread.
         random_state: Seed of the folds, the generators and the model.
+        metric: For classification, the goal metric the scores use (accuracy when None or not a classification
+            metric; log loss negated, so higher is better throughout). Regression scores are R^2.
 
     Returns:
         The chosen name and its evidence: ``cv_real`` (model on real rows only), per candidate
@@ -100,6 +138,14 @@ def select_generator(
         return candidates[0], {"cv_folds": 0.0, "cv_rows": float(len(X))}
     factory = model_factory or _default_factory(task, random_state)
     labels = y.to_numpy()
+    classes = sorted(set(np.asarray(labels, dtype=object).astype(str))) if task == "classification" else None
+    metric = metric if task == "classification" else None
+
+    def score(y_eval, predicted) -> float:
+        return _score(task, y_eval, predicted[0], predicted[1], metric, classes)
+
+    def fit_predict(M, target, M_eval):
+        return _fit_predict(factory, M, target, M_eval, task, classes)
     if task == "classification" and y.value_counts().min() >= folds:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, labels)
     else:
@@ -110,7 +156,7 @@ def select_generator(
         X_fit, y_fit = X.iloc[fit_rows].reset_index(drop=True), y.iloc[fit_rows].reset_index(drop=True)
         X_eval, y_eval = X.iloc[eval_rows], labels[eval_rows]
         M_fit, M_eval = _model_matrix([X_fit, X_eval], kinds)
-        scores["real"].append(_score(task, y_eval, _fit_predict(factory, M_fit, y_fit.to_numpy(), M_eval, task)))
+        scores["real"].append(score(y_eval, fit_predict(M_fit, y_fit.to_numpy(), M_eval)))
         for name in candidates:
             started = time.perf_counter()
             gen = make_generator(name, kinds, random_state=random_state + fold)
@@ -119,11 +165,10 @@ def select_generator(
             seconds[name] += time.perf_counter() - started
             M_real, M_syn, M_ev = _model_matrix([X_fit, X_syn, X_eval], kinds)
             y_syn = np.asarray(y_syn)
-            synthetic = _fit_predict(factory, M_syn, y_syn, M_ev, task)
-            both = _fit_predict(factory, np.vstack([M_real, M_syn]), np.concatenate([y_fit.to_numpy(), y_syn]),
-                                M_ev, task)
-            scores.setdefault(f"{name}_synthetic", []).append(_score(task, y_eval, synthetic))
-            scores.setdefault(f"{name}_augmented", []).append(_score(task, y_eval, both))
+            synthetic = fit_predict(M_syn, y_syn, M_ev)
+            both = fit_predict(np.vstack([M_real, M_syn]), np.concatenate([y_fit.to_numpy(), y_syn]), M_ev)
+            scores.setdefault(f"{name}_synthetic", []).append(score(y_eval, synthetic))
+            scores.setdefault(f"{name}_augmented", []).append(score(y_eval, both))
     evidence = {f"cv_{key}": float(np.mean(v)) for key, v in scores.items()}
     evidence.update({f"cv_{name}_seconds": round(s, 3) for name, s in seconds.items()})
     evidence.update({"cv_folds": float(folds), "cv_rows": float(len(X))})

@@ -51,13 +51,14 @@ def test_missing_and_malformed_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("text, metric, threshold", [("accuracy >= 0.9", "accuracy", 0.9),
-                                                      ("rmse<=600", "rmse", 600.0), ("r2 > 0.5", "r2", 0.5)])
+                                                      ("rmse<=600", "rmse", 600.0), ("r2 > 0.5", "r2", 0.5),
+                                                      ("roc_auc", "roc_auc", None), (" Log_Loss ", "log_loss", None)])
 def test_goal_expressions(text, metric, threshold):
     goal = GoalConfig.parse(text)
     assert (goal.metric, goal.threshold) == (metric, threshold)
 
 
-@pytest.mark.parametrize("text", ["accuracy <= 0.9", "speed >= 3", "accuracy is high"])
+@pytest.mark.parametrize("text", ["accuracy <= 0.9", "speed >= 3", "accuracy is high", "auc"])
 def test_bad_goal_expressions(text):
     with pytest.raises(ConfigError, match="goal"):
         GoalConfig.parse(text)

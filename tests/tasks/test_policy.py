@@ -154,3 +154,20 @@ def test_class_balanced_synthetic_rows_only_for_a_metric_that_weighs_classes_ali
     assert d.evidence.get("synthetic_if_cv_helps")
     d = RuleBasedPolicy(metric="accuracy").decide(_report(**missed), history, searched)
     assert not d.evidence.get("rebalance")
+
+
+def test_an_imbalanced_target_under_the_default_metric_gets_a_hint_and_a_chosen_metric_none():
+    import pandas as pd
+
+    from synthloop.flows.develop import _imbalance_note
+    from synthloop.types import Schema
+
+    schema = Schema("Class", "classification", {"x": "numeric"}, classes=("bad", "good"))
+    skewed = pd.Series(["good"] * 95 + ["bad"] * 5)
+    note = _imbalance_note(None, schema, skewed)
+    assert "95.0% 'good'" in note and "--goal roc_auc" in note
+    assert _imbalance_note("roc_auc", schema, skewed) is None  # the user chose the metric
+    assert _imbalance_note(None, schema, pd.Series(["good"] * 80 + ["bad"] * 20)) is None
+    three = Schema("k", "classification", {"x": "numeric"}, classes=("a", "b", "c"))
+    assert "--goal log_loss" in _imbalance_note(None, three, pd.Series(["a"] * 92 + ["b"] * 4 + ["c"] * 4))
+    assert _imbalance_note(None, Schema("y", "regression", {"x": "numeric"}), pd.Series([1.0] * 100)) is None

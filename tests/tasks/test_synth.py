@@ -509,6 +509,22 @@ def test_select_generator_on_classes_and_bad_names(mixed):
         select_generator(X, y, kinds, "classification", candidates=("gan",))
 
 
+def test_select_generator_scores_the_goal_metric_on_imbalanced_classes():
+    """With 5 % positives, accuracy sits at the majority share whatever the rows; a goal of roc_auc or log loss is
+    what the choice must weigh (log loss negated, so higher is better throughout)."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=900), "b": rng.normal(size=900)})
+    y = pd.Series(np.where(X.a + 0.5 * rng.normal(size=900) > 1.9, "bad", "good"), name="y")
+    kinds = _numeric_kinds(X)
+    _, acc = select_generator(X, y, kinds, "classification", random_state=0)
+    _, auc = select_generator(X, y, kinds, "classification", random_state=0, metric="roc_auc")
+    _, ll = select_generator(X, y, kinds, "classification", random_state=0, metric="log_loss")
+    share = float((y == "good").mean())
+    assert abs(acc["cv_real"] - share) < 0.05  # accuracy barely moves off the majority share
+    assert 0.75 < auc["cv_real"] < 1.0 and abs(auc["cv_real"] - acc["cv_real"]) > 0.01
+    assert -1.0 < ll["cv_real"] < 0.0 and all(v < 0 for k, v in ll.items() if k.endswith(("_augmented", "_synthetic")))
+
+
 def test_smote_draws_a_regression_target_by_a_boosted_model_where_interpolation_flattens_a_curve():
     """Neighbours found over all columns can be far apart in the one the target depends on, and a target
     interpolated between them flattens a curve (seen on txhousing, hotel_rates and wage: train-on-synthetic RMSE
