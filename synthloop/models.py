@@ -107,6 +107,41 @@ class ColumnwiseMedianImputer(SimpleImputer):
         return median
 
 
+class TrainRangeClipper(BaseEstimator):
+    """Clips each numeric column to what train held, so a linear model cannot extrapolate far past its rows.
+
+    A column with more than `MIN_DISTINCT` values is clipped to its `q` and `1 - q` quantiles on train (winsorized:
+    a house five times the usual size no longer gets five times the slope's price); a column with few values
+    (indicators, counts) to its train minimum and maximum, so a rare value is never folded into a common one.
+    The quantiles come from at most `MAX_ROWS` seeded rows."""
+
+    MIN_DISTINCT = 20
+    MAX_ROWS = 100_000
+
+    def __init__(self, q: float = 0.005):
+        self.q = q
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=float)
+        if len(X) > self.MAX_ROWS:
+            X = X[np.random.default_rng(0).choice(len(X), self.MAX_ROWS, replace=False)]
+        self.lower_ = np.full(X.shape[1], -np.inf)
+        self.upper_ = np.full(X.shape[1], np.inf)
+        for j in range(X.shape[1]):
+            column = X[:, j][np.isfinite(X[:, j])]
+            if not column.size:
+                continue
+            q = self.q if np.unique(column).size > self.MIN_DISTINCT else 0.0
+            self.lower_[j], self.upper_[j] = np.quantile(column, [q, 1.0 - q])
+        return self
+
+    def transform(self, X):
+        return np.clip(np.asarray(X, dtype=float), self.lower_, self.upper_)
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features, dtype=object)
+
+
 def lean_imputers(pre: ColumnTransformer) -> ColumnTransformer:
     """`pre` with the median imputer of its numeric part (a linear preprocessor's) taking medians column-wise."""
     for name, step, _ in pre.transformers:
@@ -117,9 +152,9 @@ def lean_imputers(pre: ColumnTransformer) -> ColumnTransformer:
 
 
 def build_preprocessor(schema: Schema, family: str, *, native_categorical: bool = False) -> ColumnTransformer:
-    """Column-wise preprocessing suited to a family: trees take NaN and ordinal codes; linear models
-    take imputed, scaled numbers and one-hot categories. With `native_categorical` a category never seen in
-    training becomes NaN (missing) instead of the code -1, so the family's own categorical splits can read it.
+    """Column-wise preprocessing suited to a family: trees take NaN and ordinal codes; linear models take imputed
+    numbers clipped to train's range (`TrainRangeClipper`), scaled, and one-hot categories. With
+    `native_categorical` a category never seen in training becomes NaN (missing) instead of the code -1, so the family's own categorical splits can read it.
 
     The output columns are numeric and boolean columns, then categorical, then four per datetime column
     (`categorical_mask` gives which are categorical)."""
@@ -129,7 +164,7 @@ def build_preprocessor(schema: Schema, family: str, *, native_categorical: bool 
     as_object = FunctionTransformer(_as_object, feature_names_out="one-to-one")
     if family == "linear":
         num = make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                            StandardScaler())
+                            TrainRangeClipper(), StandardScaler())
         cat = make_pipeline(as_object, OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
                                                      max_categories=30, sparse_output=False))
         date = make_pipeline(FunctionTransformer(datetime_features),

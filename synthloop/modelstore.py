@@ -47,6 +47,7 @@ TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    "synthloop.models.TrainRangeClipper",
     "synthloop.models._as_object",
     "synthloop.models.datetime_features",
 )

@@ -233,3 +233,26 @@ def test_a_rare_class_and_a_design_that_cannot_fit_do_not_end_the_search():
     assert np.isnan(broken["score"]) and "C" in broken["error"]
     out = choose_design([good, broken], schema, y, "accuracy")
     assert out["choice"]["spec"].family == "xgboost" and out["ensemble"] is None
+
+
+def test_a_linear_model_does_not_extrapolate_past_the_rows_it_was_fitted_on():
+    from synthloop.models import TrainRangeClipper, fit_model, predict
+
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"area": rng.lognormal(7, 0.3, n), "rare_flag": (np.arange(n) < 3).astype(float),
+                      "x2": rng.normal(size=n)})
+    y = 100 * X["area"].to_numpy() + rng.normal(0, 50, n)
+    schema = Schema("y", "regression", {"area": "numeric", "rare_flag": "numeric", "x2": "numeric"})
+    fitted = fit_model(default_spec("linear"), schema, X, y)
+    huge = X.iloc[:1].assign(area=X["area"].max() * 5)
+    pred, _ = predict(fitted.pipeline, huge, "regression")
+    # The slope would give ~5x the largest price; clipped to train's 99.5 % quantile it stays inside what y held.
+    assert pred[0] <= y.max() * 1.05
+    clip = TrainRangeClipper().fit(X.to_numpy())
+    assert clip.upper_[0] == pytest.approx(np.quantile(X["area"], 0.995))
+    # A column with few values keeps them all: three rare 1s are not folded into the 0s.
+    assert (clip.lower_[1], clip.upper_[1]) == (0.0, 1.0)
+    assert clip.transform(X.to_numpy())[:3, 1].tolist() == [1.0, 1.0, 1.0]
+    nan_row = np.array([[np.nan, 0.0, 0.0]])
+    assert np.isnan(clip.transform(nan_row)[0, 0])  # missing stays missing for the imputer's indicator
