@@ -184,13 +184,11 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
             looks += 1
         before = state.best
         step = state.record(it, action_in, trained, report, metric, cfg.loop.min_improvement, y_val)
-        if before is not None and state.best is before and step.score > before["score"] + 1e-12:
-            say(f"  validation: {step.score - before['score']:+.4f} with the new synthetic rows is within the noise "
-                f"(a gain of {step.needed:+.4f} would count): they are not kept, iteration {before['iteration']} "
-                "stays the best")
         decision, stopped_by = bound(policy.decide(report, state.history, state.options(cfg, ledger)), report, it,
                                      cfg.loop.max_iterations, time.monotonic() - started, budget,
                                      next_cost=time.monotonic() - it_started)
+        kept_line = _not_kept_line(before, state.best, step, state.synthetic, reused, metric, action_in,
+                                   decision.stops)
 
         record = {"iteration": it, "action_in": action_in, "metric": metric, "val_metrics": report.metrics,
                   "train_rows": trained.n_real, "synthetic_rows": trained.n_synthetic, "model": state.spec.describe(),
@@ -205,6 +203,8 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         say(f"iteration {it}: {metric} {report.score:.4f} on validation (baseline {report.baseline.get(metric, float('nan')):.4f}, "
             f"{trained.n_real} real + {trained.n_synthetic} synthetic rows, {state.spec.family}) → "
             f"{decision.action}: {decision.reason}")
+        if kept_line:
+            say(kept_line)
         if decision.stops:
             break
         action_in = decision.action
@@ -364,6 +364,27 @@ def _apply(decision: Decision, state: LoopState, cfg: Config, schema, ledger, tr
     elif decision.action == "regularize":
         state.spec = design.regularize(state.spec)
         say(f"  train: regularized — {state.spec.describe()}")
+
+
+def _not_kept_line(before, best, step, synthetic, reused: bool, metric: str, action_in: str,
+                   stops: bool) -> str | None:
+    """What the terminal says when an iteration did not become the best: whether its new synthetic rows fell
+    within the noise or validation fell, and which iteration stays the best (and the next move builds on)."""
+    if before is None or best is not before or reused:
+        return None
+    new_rows = synthetic is not None and synthetic is not before["synthetic"]
+    stays = (f"iteration {before['iteration']} stays the best" if stops else
+             f"the next move starts from iteration {before['iteration']}")
+    delta = step.score - before["score"]  # oriented: higher is better
+    if new_rows and delta > 1e-12:
+        return (f"  validation: {delta:+.4f} with the new synthetic rows is within the noise (a gain of "
+                f"{step.needed:+.4f} would count): they are not kept, {stays}")
+    from synthloop.config import HIGHER_IS_BETTER
+
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    what = "with the new synthetic rows" if new_rows else f"after {action_in}"
+    return (f"  validation: {metric} {sign * step.score:.4f} {what}, against iteration {before['iteration']}'s "
+            f"{sign * before['score']:.4f}: not kept, {stays}")
 
 
 #: How much better than real rows alone (accuracy or R², cross-validated on train) real + synthetic rows must

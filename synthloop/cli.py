@@ -365,8 +365,9 @@ def _human_summary(s: dict[str, Any], registration: str | None = None, links: di
     ]
     for it in s["iterations"]:
         rows = f"{it['train_rows']}+{it['synthetic_rows']}" if it["synthetic_rows"] else str(it["train_rows"])
+        best = "  ← best on validation, tested" if it["iteration"] == s["best_iteration"] else ""
         lines.append(f"  {it['iteration']:>2}  {it['val_metrics'].get(metric, float('nan')):>14.4f}  {rows:>10}  "
-                     f"{it['decision']}")
+                     f"{it['decision']}{best}")
     if not s["goal_met"]:
         lines.append(f"  why not met: {s['shortfall']}")
     if s["label_cost"]:

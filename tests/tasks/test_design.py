@@ -256,3 +256,19 @@ def test_a_linear_model_does_not_extrapolate_past_the_rows_it_was_fitted_on():
     assert clip.transform(X.to_numpy())[:3, 1].tolist() == [1.0, 1.0, 1.0]
     nan_row = np.array([[np.nan, 0.0, 0.0]])
     assert np.isnan(clip.transform(nan_row)[0, 0])  # missing stays missing for the imputer's indicator
+
+
+def test_a_logistic_model_keeps_its_train_rows_as_they_are_and_clips_only_beyond_them():
+    from synthloop.models import TrainRangeClipper, build_preprocessor
+
+    def clipper(task):
+        pre = build_preprocessor(_schema(task), "linear")
+        num = dict((name, step) for name, step, _ in pre.transformers)["num"]
+        return next(s for s in num.named_steps.values() if isinstance(s, TrainRangeClipper))
+
+    assert clipper("classification").q == 0.0  # extreme train values (a denial's debt ratio) keep their signal
+    assert clipper("regression").q == TrainRangeClipper.REGRESSION_Q > 0
+    X = np.random.default_rng(1).normal(size=(300, 2))
+    clip = TrainRangeClipper(q=0.0).fit(X)
+    assert np.array_equal(clip.transform(X), X)
+    assert clip.transform(np.array([[1e6, -1e6]])).tolist() == [[X[:, 0].max(), X[:, 1].min()]]

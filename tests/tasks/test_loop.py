@@ -88,3 +88,34 @@ def test_new_synthetic_rows_replace_the_best_only_for_a_gain_beyond_the_noise():
     same[:30] = 0.0  # right on 30 more rows than the best: a clear gain
     state.record(4, "add_synthetic", "m4", _report(0.90, same), "accuracy", 0.002, y)
     assert state.best["iteration"] == 4
+
+
+def test_the_terminal_says_why_an_iteration_is_not_kept_and_what_the_next_move_builds_on():
+    from synthloop.flows.develop import _not_kept_line
+
+    labelled = pd.DataFrame({"x": np.arange(200.0), "y": np.arange(200) % 2})
+    y = labelled["y"].to_numpy()
+    state = LoopState(labelled=labelled, target="y", origin=np.full(200, "real", dtype=object), pool=[], spec="A")
+    rng = np.random.default_rng(0)
+    before = state.best
+    step = state.record(1, "start", "m1", _report(0.80, (rng.random(200) < 0.2).astype(float)), "accuracy", 0.002, y)
+    assert _not_kept_line(before, state.best, step, state.synthetic, False, "accuracy", "start", False) is None  # the first is best
+    state.synthetic = (labelled[["x"]], labelled["y"])
+    before = state.best
+    step = state.record(2, "add_synthetic", "m2", _report(0.79, (rng.random(200) < 0.21).astype(float)),
+                        "accuracy", 0.002, y)
+    line = _not_kept_line(before, state.best, step, state.synthetic, False, "accuracy", "add_synthetic", False)
+    assert "accuracy 0.7900 with the new synthetic rows, against iteration 1's 0.8000" in line
+    assert "next move starts from iteration 1" in line
+    state.build_on_best()
+    state.spec = "B"
+    before = state.best
+    # rmse: scores are kept oriented (negated); the line shows them in the metric's own sign
+    state.best = {**state.best, "score": -30.0}
+    before = state.best
+    step = state.record(3, "change_design", "m3", ValidationReport(
+        metrics={"rmse": 31.0}, train_metrics={}, baseline={"rmse": 50.0}, score=31.0, passed=True, shortfall="",
+        diagnosis={}, row_losses=None), "rmse", 0.002, y)
+    line = _not_kept_line(before, state.best, step, state.synthetic, False, "rmse", "change_design", True)
+    assert "rmse 31.0000 after change_design, against iteration 1's 30.0000" in line
+    assert line.endswith("not kept, iteration 1 stays the best")  # the loop stops here: no next move
