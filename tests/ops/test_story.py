@@ -54,3 +54,17 @@ def test_the_story_of_a_run_that_met_its_goal():
     assert md.startswith("### goal met — test rmse 530.0000 (validation 512.2500; goal: rmse <= 600)")
     assert "| 1 | 512.2500 | 80+40 | stop | goal met / on validation |" in md
     assert "[residuals](#/experiments/7/runs/r1/artifacts/plots/residuals.png)" in md and "Labels" not in md
+
+
+def test_the_terminal_summary_marks_the_iteration_that_was_tested():
+    from synthloop.cli import _human_summary
+
+    its = [{"iteration": i, "val_metrics": {"r2": v}, "train_rows": 80, "synthetic_rows": s, "decision": d}
+           for i, v, s, d in ((1, 0.80, 0, "change_design"), (2, 0.86, 0, "add_synthetic"), (3, 0.84, 80, "stop"))]
+    summary = {"goal_metric": "r2", "goal_threshold": None, "goal_met": True, "iterations": its, "seconds": 9.0,
+               "stopped_by": "no_move_left", "test_metrics": {"r2": 0.85}, "best_iteration": 2,
+               "best_model": "ensemble", "shortfall": "", "label_cost": 0, "mlflow_run_id": "r1",
+               "tracking_uri": "sqlite:///m.db", "registered_version": None, "mlflow_experiment_id": "1",
+               "prefect_flow_run_name": "f", "prefect_flow_run_id": "p"}
+    rows = [line for line in _human_summary(summary).splitlines() if line.strip()[:1].isdigit()]
+    assert [("best on validation, tested" in line) for line in rows] == [False, True, False]
