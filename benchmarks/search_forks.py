@@ -1,4 +1,5 @@
-"""The design search of a default run: one trial at a time in one process against two at a time in forks.
+"""The design search of a default run, and the generators' cross-validation: one job at a time in one process
+against two at a time in forks.
 
 For each real data set: synthloop's own split (seed 0), the first iteration's design candidates as
 `synthloop run` plans them (24), K-fold CV on train with one thread per fit, run with `slots=1` (one trial after
@@ -8,6 +9,11 @@ cores kept busy and the speed-up, and writes ``benchmarks/results/search-forks.j
 root::
 
     python benchmarks/search_forks.py [--sets hmda,mlc_churn] [--repeats 2]
+    python benchmarks/search_forks.py --what generators [--realdata DIR] [--sets ...]
+
+``--what generators`` times `select_generator` (the loop's `synthetic.generator: auto`: 3 folds x copula, smote,
+cart, each fitted and sampled, a small xgboost on real, synthetic and both) with `slots=1` and `slots=2` on each
+set's train split, and checks the evidence comes out the same (``benchmarks/results/generator-forks.json``).
 """
 
 from __future__ import annotations
@@ -31,9 +37,22 @@ def main() -> None:
     p.add_argument("--realdata", type=Path, default=REALDATA)
     p.add_argument("--sets", default="mlc_churn,attrition,hmda,taxi,hpc_data,wage,txhousing")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--what", choices=("search", "generators"), default="search")
     args = p.parse_args()
     info = machine()
     meta = {d["file"].rsplit(".", 1)[0]: d for d in json.loads((args.realdata / "datasets.json").read_text())}
+    if args.what == "generators":
+        rows = [_measure_generators(args.realdata / meta[n]["file"], meta[n]["target"], n, args.repeats)
+                for n in args.sets.split(",")]
+        print("\n| data set | train rows × columns | one at a time | two at a time in forks | speed-up | same choice "
+              "and scores |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['set']} | {r['rows']:,} × {r['columns']} | {r['one_s']:.1f} s | {r['two_s']:.1f} s | "
+                  f"×{r['one_s'] / r['two_s']:.2f} | {'yes' if r['same'] else 'NO'} ({r['choice']}) |")
+        save("generator-forks" + ("" if args.realdata == REALDATA else f"-{args.realdata.name}"), {"benchmark": "select_generator: one job at a time vs two at a time in forks",
+                                 "machine": info, "rows": rows})
+        return
     rows = [_measure(args.realdata / meta[n]["file"], meta[n]["target"], n, args.repeats) for n in args.sets.split(",")]
     print("\n| data set | CV rows | trials | folds | one at a time | two at a time in forks | speed-up | same CV scores |")
     print("|---|---|---|---|---|---|---|---|")
@@ -88,6 +107,35 @@ def _measure(path: Path, target: str, name: str, repeats: int) -> dict:
             "two_s": min(times[2]), "one_all": times[1], "two_all": times[2], "busy_one": float(np.mean(busy[1])),
             "busy_two": float(np.mean(busy[2])),
             "same_scores": bool(np.allclose(scores[1], scores[2], equal_nan=True))}
+
+
+def _measure_generators(path: Path, target: str, name: str, repeats: int) -> dict:
+    from synthloop import data
+    from synthloop.config import Config
+    from synthloop.env import apply_defaults
+    from synthloop.parallel import limit_threads
+    from synthloop.preflight import checked_split
+    from synthloop.synth import select_generator
+
+    apply_defaults()
+    cfg = Config.model_validate({"data": {"source": str(path), "target": target}})
+    raw = data.load_table(str(path))
+    schema, _, _, train, _, _ = checked_split(raw, cfg.data, target, 0, path.name)
+    del raw
+    times: dict[int, list[float]] = {1: [], 2: []}
+    out: dict[int, tuple] = {}
+    for _ in range(repeats):
+        for slots in (1, 2):
+            start = time.perf_counter()
+            with limit_threads(1):
+                out[slots] = select_generator(train[schema.features], train[target], schema.kinds, schema.task,
+                                              random_state=1, slots=slots)
+            times[slots].append(time.perf_counter() - start)
+            print(f"{name}: select_generator slots={slots}: {times[slots][-1]:.1f}s → {out[slots][0]}", flush=True)
+    plain = [{k: v for k, v in out[s][1].items() if not k.endswith("_seconds")} for s in (1, 2)]
+    return {"set": name, "rows": len(train), "columns": len(schema.features), "one_s": min(times[1]),
+            "two_s": min(times[2]), "one_all": times[1], "two_all": times[2], "choice": out[1][0],
+            "same": out[1][0] == out[2][0] and plain[0] == plain[1]}
 
 
 if __name__ == "__main__":

@@ -116,9 +116,11 @@ def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, 
     from synthloop.env import fit_threads
     from synthloop.synth import select_generator
 
+    # Its (fold, generator) jobs are small one-thread fits on at most 2,000 rows: `threads` of them at a time, in
+    # forks of this process where it can fork (`synthloop.parallel.can_fork`).
     with threadpool_limits(fit_threads(threads, len(train), len(schema.features))):
         return select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
-                                ratio=cfg.ratio, random_state=seed + iteration, metric=metric)
+                                ratio=cfg.ratio, random_state=seed + iteration, metric=metric, slots=max(1, threads))
 
 
 @task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,

@@ -57,6 +57,65 @@ def _default_factory(task: str, random_state: int) -> Callable[[], Any]:
                        random_state=random_state)
 
 
+_CV_WORK: dict[str, Any] | None = None  # the rows and settings of the running choice; forks inherit them
+
+
+def _cv_job(job: tuple[int, str | None]) -> dict[str, float]:
+    """One fold's score of real rows alone (`name` None), or of one generator's rows alone and beside the real
+    ones, with the generator's fit + sample seconds. Reads `_CV_WORK`, in a fork or in this process."""
+    from synthloop.parallel import limit_threads
+
+    fold, name = job
+    w = _CV_WORK
+    fit_rows, eval_rows = w["splits"][fold]
+    X, y, kinds, task = w["X"], w["y"], w["kinds"], w["task"]
+    X_fit, y_fit = X.iloc[fit_rows].reset_index(drop=True), y.iloc[fit_rows].reset_index(drop=True)
+    X_eval, y_eval = X.iloc[eval_rows], w["labels"][eval_rows]
+    score, fit_predict = w["score"], w["fit_predict"]
+    with limit_threads(1):
+        if name is None:
+            M_fit, M_eval = _model_matrix([X_fit, X_eval], kinds)
+            return {"real": score(y_eval, fit_predict(M_fit, y_fit.to_numpy(), M_eval))}
+        started = time.perf_counter()
+        gen = make_generator(name, kinds, random_state=w["random_state"] + fold)
+        gen.fit(X_fit, y_fit, task=task)
+        X_syn, y_syn = gen.sample(max(1, int(round(w["ratio"] * len(X_fit)))))
+        seconds = time.perf_counter() - started
+        M_real, M_syn, M_ev = _model_matrix([X_fit, X_syn, X_eval], kinds)
+        y_syn = np.asarray(y_syn)
+        synthetic = fit_predict(M_syn, y_syn, M_ev)
+        both = fit_predict(np.vstack([M_real, M_syn]), np.concatenate([y_fit.to_numpy(), y_syn]), M_ev)
+        return {"synthetic": score(y_eval, synthetic), "augmented": score(y_eval, both), "seconds": seconds}
+
+
+def _cv_job_in_fork(job: tuple[int, str | None]) -> dict[str, float]:
+    """What a fork runs: `_cv_job` as the module holds it when the fork was made (by name, so nothing is pickled
+    but the job)."""
+    return _cv_job(job)
+
+
+def _run_cv_jobs(jobs: list[tuple[int, str | None]], slots: int) -> list[dict[str, float]]:
+    """The jobs' results in order: `slots` at a time in forks, or here. A fork that dies leaves the jobs not yet
+    done to this process."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from synthloop.parallel import can_fork, forked_pool
+
+    results: list[dict[str, float] | None] = [None] * len(jobs)
+    if slots > 1 and len(jobs) > 1 and can_fork():
+        try:
+            with forked_pool(min(slots, len(jobs))) as pool:
+                futures = [pool.submit(_cv_job_in_fork, job) for job in jobs]
+                for i, future in enumerate(futures):
+                    try:
+                        results[i] = future.result()
+                    except BrokenProcessPool:
+                        break
+        except BrokenProcessPool:
+            pass
+    return [r if r is not None else _cv_job(job) for r, job in zip(results, jobs)]
+
+
 def _fit_predict(factory, X: np.ndarray, y: np.ndarray, X_eval: np.ndarray, task: str,
                  classes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions for `X_eval`, and for classification the probabilities in the order of `classes` (the labels as
@@ -91,6 +150,7 @@ def select_generator(
     model_factory: Callable[[], Any] | None = None,
     random_state: int = 0,
     metric: str | None = None,
+    slots: int = 1,
 ) -> tuple[str, dict[str, float]]:
     """Pick the generator whose rows help a model most, by K-fold cross-validation on the real train rows.
 
@@ -147,28 +207,26 @@ def select_generator(
     def fit_predict(M, target, M_eval):
         return _fit_predict(factory, M, target, M_eval, task, classes)
     if task == "classification" and y.value_counts().min() >= folds:
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, labels)
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, labels))
     else:
-        splitter = KFold(folds, shuffle=True, random_state=random_state).split(X)
+        splits = list(KFold(folds, shuffle=True, random_state=random_state).split(X))
+    global _CV_WORK
+    _CV_WORK = {"X": X, "y": y, "labels": labels, "splits": splits, "kinds": kinds, "task": task, "ratio": ratio,
+                "random_state": random_state, "score": score, "fit_predict": fit_predict}
+    jobs = [(fold, name) for fold in range(len(splits)) for name in (None, *candidates)]
+    try:
+        results = _run_cv_jobs(jobs, slots)
+    finally:
+        _CV_WORK = None
     scores: dict[str, list[float]] = {"real": []}
     seconds = {name: 0.0 for name in candidates}
-    for fold, (fit_rows, eval_rows) in enumerate(splitter):
-        X_fit, y_fit = X.iloc[fit_rows].reset_index(drop=True), y.iloc[fit_rows].reset_index(drop=True)
-        X_eval, y_eval = X.iloc[eval_rows], labels[eval_rows]
-        M_fit, M_eval = _model_matrix([X_fit, X_eval], kinds)
-        scores["real"].append(score(y_eval, fit_predict(M_fit, y_fit.to_numpy(), M_eval)))
-        for name in candidates:
-            started = time.perf_counter()
-            gen = make_generator(name, kinds, random_state=random_state + fold)
-            gen.fit(X_fit, y_fit, task=task)
-            X_syn, y_syn = gen.sample(max(1, int(round(ratio * len(X_fit)))))
-            seconds[name] += time.perf_counter() - started
-            M_real, M_syn, M_ev = _model_matrix([X_fit, X_syn, X_eval], kinds)
-            y_syn = np.asarray(y_syn)
-            synthetic = fit_predict(M_syn, y_syn, M_ev)
-            both = fit_predict(np.vstack([M_real, M_syn]), np.concatenate([y_fit.to_numpy(), y_syn]), M_ev)
-            scores.setdefault(f"{name}_synthetic", []).append(score(y_eval, synthetic))
-            scores.setdefault(f"{name}_augmented", []).append(score(y_eval, both))
+    for (fold, name), result in zip(jobs, results):  # fold by fold, as one loop would have filled them
+        if name is None:
+            scores["real"].append(result["real"])
+            continue
+        seconds[name] += result["seconds"]
+        scores.setdefault(f"{name}_synthetic", []).append(result["synthetic"])
+        scores.setdefault(f"{name}_augmented", []).append(result["augmented"])
     evidence = {f"cv_{key}": float(np.mean(v)) for key, v in scores.items()}
     evidence.update({f"cv_{name}_seconds": round(s, 3) for name, s in seconds.items()})
     evidence.update({"cv_folds": float(folds), "cv_rows": float(len(X))})

@@ -501,6 +501,39 @@ def test_select_generator_prefers_rows_that_carry_the_relation():
     assert evidence[f"cv_{chosen}_augmented"] >= best - 0.002
 
 
+def _without_seconds(evidence):
+    return {k: v for k, v in evidence.items() if not k.endswith("_seconds")}
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="forks: Linux only")
+def test_select_generator_in_forks_gives_the_scores_one_after_another_gives(mixed):
+    X, y, kinds = mixed
+    serial = select_generator(X.iloc[:400], y.iloc[:400], kinds, "classification", random_state=3)
+    forked = select_generator(X.iloc[:400], y.iloc[:400], kinds, "classification", random_state=3, slots=2)
+    assert forked[0] == serial[0] and _without_seconds(forked[1]) == _without_seconds(serial[1])
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="forks: Linux only")
+def test_a_dying_fork_leaves_the_generator_choice_to_this_process(mixed, monkeypatch):
+    import os
+
+    from synthloop.synth import select as S
+
+    X, y, kinds = mixed
+    serial = select_generator(X.iloc[:400], y.iloc[:400], kinds, "classification", random_state=3)
+    parent, real_job = os.getpid(), S._cv_job
+
+    def dies_in_a_fork(job):
+        if os.getpid() != parent:
+            os._exit(3)
+        return real_job(job)
+
+    monkeypatch.setattr(S, "_cv_job", dies_in_a_fork)
+    forked = select_generator(X.iloc[:400], y.iloc[:400], kinds, "classification", random_state=3, slots=2)
+    assert forked[0] == serial[0] and _without_seconds(forked[1]) == _without_seconds(serial[1])
+    assert S._CV_WORK is None  # nothing of the choice is left behind
+
+
 def test_select_generator_on_classes_and_bad_names(mixed):
     X, y, kinds = mixed
     chosen, evidence = select_generator(X.iloc[:600], y.iloc[:600], kinds, "classification", random_state=0)
