@@ -160,7 +160,8 @@ def lean_imputers(pre: ColumnTransformer) -> ColumnTransformer:
 def build_preprocessor(schema: Schema, family: str, *, native_categorical: bool = False) -> ColumnTransformer:
     """Column-wise preprocessing suited to a family: trees take NaN and ordinal codes; linear models take imputed
     numbers clipped to train's range (`TrainRangeClipper`), scaled, and one-hot categories. With
-    `native_categorical` a category never seen in training becomes NaN (missing) instead of the code -1, so the family's own categorical splits can read it.
+    `native_categorical` a category never seen in training becomes NaN (missing) instead of the code -1, so the
+    family's own categorical splits can read it.
 
     The output columns are numeric and boolean columns, then categorical, then four per datetime column
     (`categorical_mask` gives which are categorical)."""
