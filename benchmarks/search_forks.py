@@ -50,8 +50,9 @@ def main() -> None:
         for r in rows:
             print(f"| {r['set']} | {r['rows']:,} × {r['columns']} | {r['one_s']:.1f} s | {r['two_s']:.1f} s | "
                   f"×{r['one_s'] / r['two_s']:.2f} | {'yes' if r['same'] else 'NO'} ({r['choice']}) |")
-        save("generator-forks" + ("" if args.realdata == REALDATA else f"-{args.realdata.name}"), {"benchmark": "select_generator: one job at a time vs two at a time in forks",
-                                 "machine": info, "rows": rows})
+        name = "generator-forks" + ("" if args.realdata == REALDATA else f"-{args.realdata.name}")
+        save(name, {"benchmark": "select_generator: one job at a time vs two at a time in forks", "machine": info,
+                    "rows": rows})
         return
     rows = [_measure(args.realdata / meta[n]["file"], meta[n]["target"], n, args.repeats) for n in args.sets.split(",")]
     print("\n| data set | CV rows | trials | folds | one at a time | two at a time in forks | speed-up | same CV scores |")
@@ -69,40 +70,56 @@ def _cpu_seconds(pid_children: bool = True) -> float:
     return t.user + t.system + (t.children_user + t.children_system if pid_children else 0.0)
 
 
-def _measure(path: Path, target: str, name: str, repeats: int) -> dict:
-    import numpy as np
-
+def _train_split(path: Path, target: str):
+    """synthloop's own reading and split of the file (seed 0): its schema and train rows."""
     from synthloop import data
     from synthloop.config import Config
-    from synthloop.design import cv_rows, design_candidates, folds_for
     from synthloop.env import apply_defaults
-    from synthloop.models import default_spec
     from synthloop.preflight import checked_split
-    from synthloop.splits import encode_target
-    from synthloop.tasks.train import run_trials_here
 
     apply_defaults()
     cfg = Config.model_validate({"data": {"source": str(path), "target": target}})
-    raw = data.load_table(str(path))
-    schema, _, _, train, _, _ = checked_split(raw, cfg.data, target, 0, path.name)
-    del raw
+    schema, _, _, train, _, _ = checked_split(data.load_table(str(path)), cfg.data, target, 0, path.name)
+    return schema, train
+
+
+def _alternate(name: str, repeats: int, run) -> tuple[dict[int, list[float]], dict[int, list[float]], dict]:
+    """`run(slots)` with slots 1 and 2, alternating, `repeats` times each: wall seconds, cores kept busy and the
+    last result per slots; a line for each run."""
+    times: dict[int, list[float]] = {1: [], 2: []}
+    busy: dict[int, list[float]] = {1: [], 2: []}
+    out: dict[int, object] = {}
+    for _ in range(repeats):
+        for slots in (1, 2):
+            start, cpu = time.perf_counter(), _cpu_seconds()
+            out[slots] = run(slots)
+            times[slots].append(time.perf_counter() - start)
+            busy[slots].append((_cpu_seconds() - cpu) / times[slots][-1])
+            print(f"{name}: slots={slots}: {times[slots][-1]:.1f}s, {busy[slots][-1]:.2f} cores busy, load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+    return times, busy, out
+
+
+def _measure(path: Path, target: str, name: str, repeats: int) -> dict:
+    import numpy as np
+
+    from synthloop.design import cv_rows, design_candidates, folds_for
+    from synthloop.models import default_spec
+    from synthloop.splits import encode_target
+    from synthloop.tasks.train import run_trials_here
+
+    schema, train = _train_split(path, target)
     X, y = cv_rows(train[schema.features], encode_target(train[target], schema), 0)
     metric = "accuracy" if schema.task == "classification" else "rmse"
     candidates = design_candidates(default_spec("xgboost"), schema, y, seed=0)
     folds = folds_for(len(y))
-    times: dict[int, list[float]] = {1: [], 2: []}
-    busy: dict[int, list[float]] = {1: [], 2: []}
-    scores: dict[int, list[float]] = {}
-    for _ in range(repeats):
-        for slots in (1, 2):
-            start, cpu = time.perf_counter(), _cpu_seconds()
-            trials = run_trials_here(candidates, schema, X, y, metric=metric, threads=1, seed=0, folds=folds,
-                                     slots=slots)
-            times[slots].append(time.perf_counter() - start)
-            busy[slots].append((_cpu_seconds() - cpu) / times[slots][-1])
-            scores[slots] = [t["score"] for t in trials]
-            print(f"{name}: {len(trials)} trials, slots={slots}: {times[slots][-1]:.1f}s, {busy[slots][-1]:.2f} "
-                  f"cores busy, load {os.getloadavg()[0]:.1f}", flush=True)
+
+    def run(slots: int) -> list[float]:
+        trials = run_trials_here(candidates, schema, X, y, metric=metric, threads=1, seed=0, folds=folds,
+                                 slots=slots)
+        return [t["score"] for t in trials]
+
+    times, busy, scores = _alternate(f"{name}, {len(candidates)} trials", repeats, run)
     return {"set": name, "rows": len(y), "trials": len(candidates), "folds": folds, "one_s": min(times[1]),
             "two_s": min(times[2]), "one_all": times[1], "two_all": times[2], "busy_one": float(np.mean(busy[1])),
             "busy_two": float(np.mean(busy[2])),
@@ -110,28 +127,15 @@ def _measure(path: Path, target: str, name: str, repeats: int) -> dict:
 
 
 def _measure_generators(path: Path, target: str, name: str, repeats: int) -> dict:
-    from synthloop import data
-    from synthloop.config import Config
-    from synthloop.env import apply_defaults
-    from synthloop.parallel import limit_threads
-    from synthloop.preflight import checked_split
     from synthloop.synth import select_generator
 
-    apply_defaults()
-    cfg = Config.model_validate({"data": {"source": str(path), "target": target}})
-    raw = data.load_table(str(path))
-    schema, _, _, train, _, _ = checked_split(raw, cfg.data, target, 0, path.name)
-    del raw
-    times: dict[int, list[float]] = {1: [], 2: []}
-    out: dict[int, tuple] = {}
-    for _ in range(repeats):
-        for slots in (1, 2):
-            start = time.perf_counter()
-            with limit_threads(1):
-                out[slots] = select_generator(train[schema.features], train[target], schema.kinds, schema.task,
-                                              random_state=1, slots=slots)
-            times[slots].append(time.perf_counter() - start)
-            print(f"{name}: select_generator slots={slots}: {times[slots][-1]:.1f}s → {out[slots][0]}", flush=True)
+    schema, train = _train_split(path, target)
+
+    def run(slots: int) -> tuple:  # every (fold, generator) job caps its own threads at one, in a fork or not
+        return select_generator(train[schema.features], train[target], schema.kinds, schema.task, random_state=1,
+                                slots=slots)
+
+    times, _, out = _alternate(f"{name}, select_generator", repeats, run)
     plain = [{k: v for k, v in out[s][1].items() if not k.endswith("_seconds")} for s in (1, 2)]
     return {"set": name, "rows": len(train), "columns": len(schema.features), "one_s": min(times[1]),
             "two_s": min(times[2]), "one_all": times[1], "two_all": times[2], "choice": out[1][0],

@@ -379,12 +379,11 @@ def _not_kept_line(before, best, step, synthetic, reused: bool, metric: str, act
     if new_rows and delta > 1e-12:
         return (f"  validation: {delta:+.4f} with the new synthetic rows is within the noise (a gain of "
                 f"{step.needed:+.4f} would count): they are not kept, {stays}")
-    from synthloop.config import HIGHER_IS_BETTER
+    from synthloop.judge import oriented  # its own inverse: back to the metric's own sign
 
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
     what = "with the new synthetic rows" if new_rows else f"after {action_in}"
-    return (f"  validation: {metric} {sign * step.score:.4f} {what}, against iteration {before['iteration']}'s "
-            f"{sign * before['score']:.4f}: not kept, {stays}")
+    return (f"  validation: {metric} {oriented(metric, step.score):.4f} {what}, against iteration "
+            f"{before['iteration']}'s {oriented(metric, before['score']):.4f}: not kept, {stays}")
 
 
 #: How much better than real rows alone (accuracy or R², cross-validated on train) real + synthetic rows must

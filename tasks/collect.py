@@ -103,7 +103,7 @@ def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, 
         schema: Column kinds and task.
         cfg: The synthetic section (`generator`, `ratio`).
         iteration: Loop iteration.
-        threads: Threads the utility models may use.
+        threads: Cores the choice may use: that many one-thread jobs at a time.
         seed: Base seed.
         metric: The goal metric; classification scores use it (log loss negated), regression scores R^2.
     Returns:
@@ -111,16 +111,12 @@ def choose_generator(train: pd.DataFrame, schema: Schema, cfg: SyntheticConfig, 
     """
     if cfg.generator != "auto":
         return cfg.generator, {}
-    from threadpoolctl import threadpool_limits
-
-    from synthloop.env import fit_threads
     from synthloop.synth import select_generator
 
-    # Its (fold, generator) jobs are small one-thread fits on at most 2,000 rows: `threads` of them at a time, in
-    # forks of this process where it can fork (`synthloop.parallel.can_fork`).
-    with threadpool_limits(fit_threads(threads, len(train), len(schema.features))):
-        return select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
-                                ratio=cfg.ratio, random_state=seed + iteration, metric=metric, slots=max(1, threads))
+    # Its (fold, generator) jobs are small fits on at most 2,000 rows, each capped at one thread: `threads` of them
+    # at a time, in forks of this process where it can fork (`synthloop.parallel.can_fork`).
+    return select_generator(train[schema.features], train[schema.target], schema.kinds, schema.task,
+                            ratio=cfg.ratio, random_state=seed + iteration, metric=metric, slots=max(1, threads))
 
 
 @task(name="synthesize", task_run_name="synthesize-rows-it{iteration}", cache_policy=STAGE_CACHE, persist_result=True,
