@@ -11,7 +11,6 @@ Prints the figures and writes ``benchmarks/results/scaling.json``. Run from the 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time

@@ -35,7 +35,6 @@ def add_commands(sub) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import pandas as pd
 
     from synthloop.config import Config
     from synthloop.data import load_table

@@ -45,6 +45,11 @@ FIRST_POINTS: dict[str, dict[str, Any]] = {
     "random_forest": {"min_samples_leaf": 1, "max_features": "sqrt"},
     "linear": {"C": 1.0},
 }
+# A regression's extra trees start with every feature at each split: Geurts, Ernst and Wehenkel (2006), "Extremely
+# randomized trees" (Machine Learning 63), recommend K = all features for regression, as scikit-learn's default
+# does. Cross-validated on the train rows of seeds 0 and 1 it beat max_features 0.5 on txhousing (R² 0.9970 ->
+# 0.9982, 0.9970 -> 0.9978), computers (0.887 -> 0.892, 0.892 -> 0.899) and hotel_rates, tied on ames.
+REGRESSION_FIRST_POINTS: dict[str, dict[str, Any]] = {"extra_trees": {"min_samples_leaf": 1, "max_features": 1.0}}
 # After the first points, which family each next draw is from: boosting leads tabular data, forests add diversity.
 DRAW_ORDER = ("xgboost", "hist_gradient_boosting", "xgboost", "hist_gradient_boosting", "extra_trees",
               "xgboost", "hist_gradient_boosting", "random_forest")
@@ -93,7 +98,7 @@ def search_plan(schema: Schema, y: np.ndarray, *, current: ModelSpec | None = No
 
     for family in families:
         if family in FIRST_POINTS:
-            add(search_base(family).with_params(**FIRST_POINTS[family]))
+            add(search_base(family).with_params(**first_point(family, schema.task)))
     for family in ("xgboost", "hist_gradient_boosting"):
         if family in families:
             first = search_base(family).with_params(**FIRST_POINTS[family])
@@ -117,6 +122,13 @@ def search_plan(schema: Schema, y: np.ndarray, *, current: ModelSpec | None = No
         else:
             add(spec)
     return plan
+
+
+def first_point(family: str, task: str) -> dict[str, Any]:
+    """A family's first search point for the task."""
+    if task == "regression" and family in REGRESSION_FIRST_POINTS:
+        return REGRESSION_FIRST_POINTS[family]
+    return FIRST_POINTS[family]
 
 
 def _draw(family: str, rng: np.random.Generator) -> dict[str, Any]:

@@ -27,6 +27,14 @@ def test_a_family_s_drawn_points_are_distinct_designs_from_its_space(family):
             assert p.params["alpha"] == pytest.approx(1.0 / p.params["C"])
 
 
+def test_a_regression_s_extra_trees_start_with_every_feature_a_classification_s_with_half():
+    y_reg, y_cls = np.linspace(0, 1, 300), np.arange(300) % 2
+    first = {task: next(p for p in search_plan(_schema(task), y, trials=24, seed=0) if p.family == "extra_trees")
+             for task, y in (("regression", y_reg), ("classification", y_cls))}
+    assert first["regression"].params["max_features"] == 1.0
+    assert first["classification"].params["max_features"] == 0.5
+
+
 def _schema(task="classification", cats=0):
     kinds = {f"x{i}": "numeric" for i in range(3)} | {f"c{i}": "categorical" for i in range(cats)}
     return Schema("y", task, kinds, classes=(0, 1) if task == "classification" else None)
