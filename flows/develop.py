@@ -382,7 +382,9 @@ def _not_kept_line(before, best, step, synthetic, reused: bool, metric: str, act
     from synthloop.judge import oriented  # its own inverse: back to the metric's own sign
 
     what = "with the new synthetic rows" if new_rows else f"after {action_in}"
-    return (f"  validation: {metric} {oriented(metric, step.score):.4f} {what}, against iteration "
+    # a tie keeps the earlier iteration: "no better than" reads truer than "against" beside two equal scores
+    against = "no better than" if abs(delta) <= 1e-12 else "against"
+    return (f"  validation: {metric} {oriented(metric, step.score):.4f} {what}, {against} iteration "
             f"{before['iteration']}'s {oriented(metric, before['score']):.4f}: not kept, {stays}")
 
 

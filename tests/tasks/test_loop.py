@@ -119,3 +119,9 @@ def test_the_terminal_says_why_an_iteration_is_not_kept_and_what_the_next_move_b
     line = _not_kept_line(before, state.best, step, state.synthetic, False, "rmse", "change_design", True)
     assert "rmse 31.0000 after change_design, against iteration 1's 30.0000" in line
     assert line.endswith("not kept, iteration 1 stays the best")  # the loop stops here: no next move
+    # a tie keeps the earlier iteration, and says so without "against" beside two equal scores
+    step = state.record(4, "change_design", "m4", ValidationReport(
+        metrics={"rmse": 30.0}, train_metrics={}, baseline={"rmse": 50.0}, score=30.0, passed=True, shortfall="",
+        diagnosis={}, row_losses=None), "rmse", 0.002, y)
+    line = _not_kept_line(before, state.best, step, state.synthetic, False, "rmse", "change_design", True)
+    assert "rmse 30.0000 after change_design, no better than iteration 1's 30.0000: not kept" in line
