@@ -35,7 +35,6 @@ def add_commands(sub) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-
     from synthloop.config import Config
     from synthloop.data import load_table
     from synthloop.errors import ConfigError
