@@ -370,20 +370,20 @@ def _not_kept_line(before, best, step, synthetic, reused: bool, metric: str, act
                    stops: bool) -> str | None:
     """What the terminal says when an iteration did not become the best: whether its new synthetic rows fell
     within the noise or validation fell, and which iteration stays the best (and the next move builds on)."""
+    from synthloop.judge import SCORE_TIE, oriented  # oriented is its own inverse: back to the metric's own sign
+
     if before is None or best is not before or reused:
         return None
     new_rows = synthetic is not None and synthetic is not before["synthetic"]
     stays = (f"iteration {before['iteration']} stays the best" if stops else
              f"the next move starts from iteration {before['iteration']}")
     delta = step.score - before["score"]  # oriented: higher is better
-    if new_rows and delta > 1e-12:
+    if new_rows and delta > SCORE_TIE:
         return (f"  validation: {delta:+.4f} with the new synthetic rows is within the noise (a gain of "
                 f"{step.needed:+.4f} would count): they are not kept, {stays}")
-    from synthloop.judge import oriented  # its own inverse: back to the metric's own sign
-
     what = "with the new synthetic rows" if new_rows else f"after {action_in}"
     # a tie keeps the earlier iteration: "no better than" reads truer than "against" beside two equal scores
-    against = "no better than" if abs(delta) <= 1e-12 else "against"
+    against = "no better than" if abs(delta) <= SCORE_TIE else "against"
     return (f"  validation: {metric} {oriented(metric, step.score):.4f} {what}, {against} iteration "
             f"{before['iteration']}'s {oriented(metric, before['score']):.4f}: not kept, {stays}")
 

@@ -141,7 +141,7 @@ class ClusterLoopState:
 
     def record(self, it: int, action_in: str, fit: ClusterFit, report: ValidationReport, metric: str,
                min_improvement: float) -> Step:
-        from synthloop.judge import needed_gain, oriented
+        from synthloop.judge import SCORE_TIE, needed_gain, oriented
 
         score = oriented(metric, report.score)
         needed = 0.0
@@ -150,7 +150,7 @@ class ClusterLoopState:
                          float(report.diagnosis.get("paired", {}).get("noise", 0.0)))
         step = Step(it, action_in, score, needed)
         self.history.append(step)
-        if self.best is None or score > self.best["score"] + 1e-12:
+        if self.best is None or score > self.best["score"] + SCORE_TIE:
             self.best = {"score": score, "iteration": it, "fit": fit, "report": report, "spec": self.spec}
         return step
 

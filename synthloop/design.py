@@ -49,7 +49,9 @@ FIRST_POINTS: dict[str, dict[str, Any]] = {
 # randomized trees" (Machine Learning 63), recommend K = all features for regression, as scikit-learn's default
 # does. Cross-validated on the train rows of seeds 0 and 1 it beat max_features 0.5 on txhousing (R² 0.9970 ->
 # 0.9982, 0.9970 -> 0.9978), computers (0.887 -> 0.892, 0.892 -> 0.899) and hotel_rates, tied on ames.
-REGRESSION_FIRST_POINTS: dict[str, dict[str, Any]] = {"extra_trees": {"min_samples_leaf": 1, "max_features": 1.0}}
+REGRESSION_FIRST_POINTS: dict[str, dict[str, Any]] = {
+    "extra_trees": {**FIRST_POINTS["extra_trees"], "max_features": 1.0},
+}
 # After the first points, which family each next draw is from: boosting leads tabular data, forests add diversity.
 DRAW_ORDER = ("xgboost", "hist_gradient_boosting", "xgboost", "hist_gradient_boosting", "extra_trees",
               "xgboost", "hist_gradient_boosting", "random_forest")
@@ -101,7 +103,7 @@ def search_plan(schema: Schema, y: np.ndarray, *, current: ModelSpec | None = No
             add(search_base(family).with_params(**first_point(family, schema.task)))
     for family in ("xgboost", "hist_gradient_boosting"):
         if family in families:
-            first = search_base(family).with_params(**FIRST_POINTS[family])
+            first = search_base(family).with_params(**first_point(family, schema.task))
             if log_ok:
                 add(first.with_params(target_transform="log1p"))
             if has_cat:

@@ -23,6 +23,8 @@ OVERFIT_GAP = 0.08
 # Validation loss must still fall by this share over the last tenth of the rounds to call a model undertrained.
 UNDERTRAINED_DROP = 0.01
 LOW_CLASS_RECALL = 0.5
+# Oriented validation scores this close are a tie, and a tie keeps the earlier iteration as the best.
+SCORE_TIE = 1e-12
 
 
 def goal_metric(goal: GoalConfig, task: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from synthloop.config import Config
-from synthloop.judge import gain_noise, needed_gain, oriented
+from synthloop.judge import SCORE_TIE, gain_noise, needed_gain, oriented
 from synthloop.policy import Options, Step
 from synthloop.types import Decision
 
@@ -95,7 +95,7 @@ class LoopState:
         # Synthetic rows the best recipe did not have are kept only for a gain beyond the noise (`needed`): they
         # change what the model is taught, and a validation gain within the noise is as likely luck as help.
         new_rows = self.synthetic is not None and self.best is not None and self.synthetic is not self.best["synthetic"]
-        if self.best is None or score > self.best["score"] + (needed if new_rows else 1e-12):
+        if self.best is None or score > self.best["score"] + (needed if new_rows else SCORE_TIE):
             self.best = {"score": score, "iteration": it, "trained": trained, "report": report,
                          "spec": self.spec, "synthetic": self.synthetic, "labels": self.labels_digest()}
         return step
