@@ -5,8 +5,13 @@ other units, or a code written after the outcome gives a model a perfect score o
 world, where the column is not known yet when the prediction is needed. Such a column is found by a one-feature
 model: the column's values in at most 64 bins of 25 train rows or more (quantiles of a numeric or date column, the
 levels of a categorical one, missing values in a bin of their own), each bin predicting the majority class or the
-mean target of its train rows, scored by 5-fold cross-validation on (a sample of) the train rows only. Validation
-and test are not looked at.
+mean target of its train rows, scored by 5-fold cross-validation on (a sample of) the train rows only. A column
+can also tell one class from the rest without reaching that accuracy: a card's monthly expenditure is 0 for every
+applicant who was refused a card, and for a few who were not. Such a column is a leak when one class of at least
+:data:`ONE_CLASS_MIN_ROWS` rows takes one single value (missing counts as one) on all but
+:data:`ONE_CLASS_SHARE`'s remainder of its rows, and that value is rare, at most :data:`ONE_CLASS_ELSEWHERE` of the
+other classes' rows (a real cause, such as a sex that every pregnant patient shares, is common outside the class
+too). Validation and test are not looked at.
 """
 
 from __future__ import annotations
@@ -32,9 +37,14 @@ LEAK_ACCURACY_GAIN = 0.9
 #: A regression leak: cross-validated R² of the binned model, or the absolute rank correlation, at least this.
 LEAK_R2 = 0.995
 LEAK_RANK_CORRELATION = 0.9995
+#: A column set only when the outcome is one class: the class's rows (at least this many) that share one value...
+ONE_CLASS_MIN_ROWS = 30
+ONE_CLASS_SHARE = 0.995
+#: ...and the other classes' rows that take the value, at most this share.
+ONE_CLASS_ELSEWHERE = 0.05
 
 
-def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, dict[str, float]]:
+def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, dict]:
     """The feature columns that alone predict the target, with the evidence.
 
     Args:
@@ -43,7 +53,9 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
         seed: Seed of the sample and the folds.
     Returns:
         Column -> {"score": the one-feature CV score, "baseline": the majority class's rate or 0 (R²),
-        "metric": 0 for accuracy, 1 for R²; "rank_correlation" for numeric regression features}, in table order.
+        "metric": 0 for accuracy, 1 for R², 2 for one class at one value; "rank_correlation" for numeric regression
+        features; for metric 2 "class" (the class's code among the sorted classes), "value" (the value, NaN when
+        missing), "share" (of the class's rows at the value) and "elsewhere" (of the other rows)}, in table order.
     """
     y_all = train[schema.target]
     keep = y_all.notna().to_numpy()
@@ -58,7 +70,7 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
     folds = rng.permutation(len(rows)) % FOLDS
     classification = schema.task == "classification"
     if classification:
-        y, _ = pd.factorize(sample[schema.target], sort=True)
+        y, class_names = pd.factorize(sample[schema.target], sort=True)
         baseline = float(np.bincount(y).max() / len(y))
         if baseline >= 1.0:
             return {}
@@ -66,7 +78,7 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
         y = pd.to_numeric(sample[schema.target], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(y).all() or np.var(y) <= 0:
             return {}
-    found: dict[str, dict[str, float]] = {}
+    found: dict[str, dict] = {}
     for column, kind in schema.kinds.items():
         codes = _bin_codes(sample[column], kind)
         if codes.max() < 1:  # one bin: the column cannot tell rows apart
@@ -75,6 +87,11 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
             acc = _cv_majority(codes, y, folds)
             if acc >= LEAK_ACCURACY and (acc - baseline) >= LEAK_ACCURACY_GAIN * (1.0 - baseline):
                 found[column] = {"score": acc, "baseline": baseline, "metric": 0.0}
+            else:
+                one = _one_class_at_one_value(sample[column], y)
+                if one is not None:
+                    found[column] = {"score": acc, "baseline": baseline, "metric": 2.0, **one,
+                                     "class_name": class_names[int(one["class"])]}
         else:
             r2 = _cv_mean(codes, y, folds)
             rho = _rank_correlation(sample[column], y) if kind in ("numeric", "datetime") else 0.0
@@ -83,8 +100,15 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
     return found
 
 
-def describe(column: str, evidence: dict[str, float], target: str) -> str:
+def describe(column: str, evidence: dict, target: str) -> str:
     """One line: why the column counts as a leak."""
+    if evidence["metric"] == 2.0:
+        value = evidence["value"]
+        shown = ("missing" if isinstance(value, float) and np.isnan(value)
+                 else f"{value:g}" if isinstance(value, float) else f"'{value}'")
+        return (f"column '{column}' is {shown} on {evidence['share']:.1%} of the train rows where '{target}' is "
+                f"'{evidence['class_name']}' and on {evidence['elsewhere']:.1%} of the others: it gives the class "
+                "away, a target leak")
     if evidence["metric"] == 0.0:
         how = (f"one-feature cross-validated accuracy {evidence['score']:.3f} on train, against "
                f"{evidence['baseline']:.3f} for the majority class")
@@ -93,6 +117,30 @@ def describe(column: str, evidence: dict[str, float], target: str) -> str:
         if abs(evidence.get("rank_correlation", 0.0)) >= LEAK_RANK_CORRELATION:
             how += f", rank correlation {evidence['rank_correlation']:+.4f}"
     return f"column '{column}' alone predicts '{target}' ({how}): a target leak"
+
+
+def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
+    """A class whose rows nearly all share one value that the other rows rarely take, or None."""
+    v = values.to_numpy(dtype=object)
+    missing = pd.isna(values).to_numpy()
+    keys = np.where(missing, "\x00missing", v.astype(str)) if v.size else v
+    for c in range(int(y.max()) + 1):
+        mine = y == c
+        n_mine, n_other = int(mine.sum()), int((~mine).sum())
+        if n_mine < ONE_CLASS_MIN_ROWS or n_other < ONE_CLASS_MIN_ROWS:
+            continue
+        levels, counts = np.unique(keys[mine], return_counts=True)
+        top = int(counts.argmax())
+        share = counts[top] / n_mine
+        if share < ONE_CLASS_SHARE:
+            continue
+        elsewhere = float(np.mean(keys[~mine] == levels[top]))
+        if elsewhere <= ONE_CLASS_ELSEWHERE:
+            first = int(np.flatnonzero(mine & (keys == levels[top]))[0])
+            value = np.nan if missing[first] else v[first]
+            value = float(value) if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) else value
+            return {"class": float(c), "value": value, "share": float(share), "elsewhere": elsewhere}
+    return None
 
 
 def _bin_codes(values: pd.Series, kind: str) -> np.ndarray:

@@ -100,3 +100,36 @@ def test_a_copy_of_a_regression_target_is_a_leak_and_a_strong_feature_is_not():
     assert list(found) == ["price_cents"]
     assert found["price_cents"]["rank_correlation"] > 0.999
     assert find_leaks(frame.head(30), schema, 0) == {}  # too few rows to call anything a leak
+
+
+def test_a_value_that_one_class_always_takes_is_a_leak_and_a_cause_shared_outside_it_is_not():
+    import numpy as np
+
+    from synthloop import data
+    from synthloop.data.leak import describe, find_leaks
+
+    rng = np.random.default_rng(5)
+    n = 1300
+    income = rng.lognormal(1, 0.5, n)
+    card = np.where(income + rng.normal(0, 1.5, n) > 2.0, "yes", "no")  # income helps, far from perfectly
+    # monthly spending on the card: none where it was refused, and none for 2 % of those who got it
+    spent = np.where((card == "yes") & (rng.random(n) > 0.02), rng.gamma(2, 100, n).round(2), 0.0)
+    # every refused applicant is an adult, as are most of the others: a real cause, common outside the class
+    adult = np.where(card == "no", "yes", np.where(rng.random(n) < 0.7, "yes", "no"))
+    frame = pd.DataFrame({"income": income, "adult": adult, "expenditure": spent, "card": card})
+    schema, _ = data.infer_schema(frame, "card")
+    found = find_leaks(frame, schema, 0)
+    assert list(found) == ["expenditure"]
+    evidence = found["expenditure"]
+    assert evidence["metric"] == 2.0 and evidence["class_name"] == "no" and evidence["value"] == 0.0
+    assert evidence["score"] < 0.995  # the accuracy rule alone would not have named it
+    assert 0.0 < evidence["elsewhere"] < 0.05 and evidence["share"] == 1.0
+    said = describe("expenditure", evidence, "card")
+    assert "'expenditure' is 0 on 100.0% of the train rows where 'card' is 'no'" in said and "target leak" in said
+    # a class whose value is missing, and missing for a few of the others too
+    frame["expenditure"] = np.where(spent > 0, spent, np.nan)
+    found = find_leaks(frame, schema, 0)
+    assert list(found) == ["expenditure"] and "is missing on" in describe("expenditure", found["expenditure"], "card")
+    # more of the others at that value than the rule allows: a strong feature, not a leak
+    frame["expenditure"] = np.where((card == "yes") & (rng.random(n) > 0.2), spent, 0.0)
+    assert find_leaks(frame, schema, 0) == {}
