@@ -11,7 +11,7 @@ applicant who was refused a card, and for a few who were not. Such a column is a
 :data:`ONE_CLASS_MIN_ROWS` rows takes one single value (missing counts as one) on all but
 :data:`ONE_CLASS_SHARE`'s remainder of its rows, and that value is rare, at most :data:`ONE_CLASS_ELSEWHERE` of the
 other classes' rows (a real cause, such as a sex that every pregnant patient shares, is common outside the class
-too). Validation and test are not looked at.
+too), and the class holds most rows at the value. Validation and test are not looked at.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ LEAK_RANK_CORRELATION = 0.9995
 #: A column set only when the outcome is one class: the class's rows (at least this many) that share one value...
 ONE_CLASS_MIN_ROWS = 30
 ONE_CLASS_SHARE = 0.995
-#: ...and the other classes' rows that take the value, at most this share.
+#: ...and the other classes' rows that take the value, at most this share; and of the rows at the value, the
+#: class's share above this.
 ONE_CLASS_ELSEWHERE = 0.05
+ONE_CLASS_GIVEN = 0.5
 
 
 def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, dict]:
@@ -135,7 +137,10 @@ def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
         if share < ONE_CLASS_SHARE:
             continue
         elsewhere = float(np.mean(keys[~mine] == levels[top]))
-        if elsewhere <= ONE_CLASS_ELSEWHERE:
+        # and the value gives the class away: seen, the class is the likelier (a menu's only XL pizza is sold in
+        # other sizes more often than XL, and names no size)
+        given = counts[top] / (counts[top] + elsewhere * n_other)
+        if elsewhere <= ONE_CLASS_ELSEWHERE and given > ONE_CLASS_GIVEN:
             first = int(np.flatnonzero(mine & (keys == levels[top]))[0])
             value = np.nan if missing[first] else v[first]
             value = float(value) if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) else value

@@ -133,3 +133,12 @@ def test_a_value_that_one_class_always_takes_is_a_leak_and_a_cause_shared_outsid
     # more of the others at that value than the rule allows: a strong feature, not a leak
     frame["expenditure"] = np.where((card == "yes") & (rng.random(n) > 0.2), spent, 0.0)
     assert find_leaks(frame, schema, 0) == {}
+    # every XL pizza is the one pizza sold in XL, which sells more often in other sizes: a cause, not a leak
+    m = 3000
+    size = rng.choice(["S", "M", "L", "XL"], m, p=[0.3, 0.34, 0.34, 0.02])
+    name = np.where(size == "XL", "greek", np.where(rng.random(m) < 0.04, "greek", rng.choice(["hawaii", "veg"], m)))
+    pizzas = pd.DataFrame({"name": name, "diameter": rng.normal(30, 5, m), "size": size})
+    schema, _ = data.infer_schema(pizzas, "size")
+    assert find_leaks(pizzas, schema, 0) == {}
+    pizzas.loc[pizzas["size"] != "XL", "name"] = "veg"  # now only XL pizzas are greek: the name gives XL away
+    assert list(find_leaks(pizzas, schema, 0)) == ["name"]
