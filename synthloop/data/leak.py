@@ -56,8 +56,9 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
     Returns:
         Column -> {"score": the one-feature CV score, "baseline": the majority class's rate or 0 (R²),
         "metric": 0 for accuracy, 1 for R², 2 for one class at one value; "rank_correlation" for numeric regression
-        features; for metric 2 "class" (the class's code among the sorted classes), "value" (the value, NaN when
-        missing), "share" (of the class's rows at the value) and "elsewhere" (of the other rows)}, in table order.
+        features; for metric 2 "class" (the class's code among the sorted classes), "class_name", "value" (the value,
+        NaN when missing), "share" (of the class's rows at the value) and "elsewhere" (of the other rows)}, in
+        table order.
     """
     y_all = train[schema.target]
     keep = y_all.notna().to_numpy()
@@ -125,7 +126,7 @@ def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
     """A class whose rows nearly all share one value that the other rows rarely take, or None."""
     v = values.to_numpy(dtype=object)
     missing = pd.isna(values).to_numpy()
-    keys = np.where(missing, "\x00missing", v.astype(str)) if v.size else v
+    keys = np.where(missing, "\x00missing", v.astype(str))  # one key per value, missing its own
     for c in range(int(y.max()) + 1):
         mine = y == c
         n_mine, n_other = int(mine.sum()), int((~mine).sum())
@@ -143,7 +144,8 @@ def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
         if elsewhere <= ONE_CLASS_ELSEWHERE and given > ONE_CLASS_GIVEN:
             first = int(np.flatnonzero(mine & (keys == levels[top]))[0])
             value = np.nan if missing[first] else v[first]
-            value = float(value) if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) else value
+            if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
+                value = float(value)
             return {"class": float(c), "value": value, "share": float(share), "elsewhere": elsewhere}
     return None
 
