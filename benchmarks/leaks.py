@@ -23,7 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-RULES = {0.0: "one-feature accuracy", 1.0: "one-feature R² or rank correlation", 2.0: "one class at one value"}
+RULES = {0.0: "one-feature accuracy", 1.0: "one-feature R² or rank correlation", 2.0: "one class at one value",
+         3.0: "one class in a narrow band"}
 
 
 def _targets(frame) -> list[str]:

@@ -11,7 +11,9 @@ applicant who was refused a card, and for a few who were not. Such a column is a
 :data:`ONE_CLASS_MIN_ROWS` rows takes one single value (missing counts as one) on all but
 :data:`ONE_CLASS_SHARE`'s remainder of its rows, and that value is rare, at most :data:`ONE_CLASS_ELSEWHERE` of the
 other classes' rows (a real cause, such as a sex that every pregnant patient shares, is common outside the class
-too), and the class holds most rows at the value. Validation and test are not looked at.
+too), and the class holds most rows at the value. In a numeric column the value may be a narrow band: the card's
+spending as a share of income lies between 0.0001 and 0.0025 for every refused applicant, and up to 0.9 for the
+others. Validation and test are not looked at.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ ONE_CLASS_SHARE = 0.995
 #: class's share above this.
 ONE_CLASS_ELSEWHERE = 0.05
 ONE_CLASS_GIVEN = 0.5
+#: A numeric column's band: the class's values without the 0.25 % at each end (ONE_CLASS_SHARE), at most this
+#: share of the width of the other rows' 1 %-99 % range.
+BAND_WIDTH = 0.01
 
 
 def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, dict]:
@@ -55,7 +60,8 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
         seed: Seed of the sample and the folds.
     Returns:
         Column -> {"score": the one-feature CV score, "baseline": the majority class's rate or 0 (R²),
-        "metric": 0 for accuracy, 1 for R², 2 for one class at one value; "rank_correlation" for numeric regression
+        "metric": 0 for accuracy, 1 for R², 2 for one class at one value, 3 for one class in a narrow band (with
+        "low", "high" and "width", the band's over the others' range); "rank_correlation" for numeric regression
         features; for metric 2 "class" (the class's code among the sorted classes), "class_name", "value" (the value,
         NaN when missing), "share" (of the class's rows at the value) and "elsewhere" (of the other rows)}, in
         table order.
@@ -92,6 +98,8 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
                 found[column] = {"score": acc, "baseline": baseline, "metric": 0.0}
             else:
                 one = _one_class_at_one_value(sample[column], y)
+                if one is None and kind == "numeric" and pd.api.types.is_numeric_dtype(sample[column]):
+                    one = _one_class_in_a_band(_as_float(sample[column]), y)
                 if one is not None:
                     found[column] = {"score": acc, "baseline": baseline, "metric": 2.0, **one,
                                      "class_name": class_names[int(one["class"])]}
@@ -112,6 +120,11 @@ def describe(column: str, evidence: dict, target: str) -> str:
         return (f"column '{column}' is {shown} on {evidence['share']:.1%} of the train rows where '{target}' is "
                 f"'{evidence['class_name']}' and on {evidence['elsewhere']:.1%} of the others: it gives the class "
                 "away, a target leak")
+    if evidence["metric"] == 3.0:
+        return (f"column '{column}' lies within {evidence['low']:g} to {evidence['high']:g} on "
+                f"{evidence['share']:.1%} of the train rows where '{target}' is '{evidence['class_name']}', a band "
+                f"{evidence['width']:.2%} as wide as the others' range, and on {evidence['elsewhere']:.1%} of the "
+                "others: it gives the class away, a target leak")
     if evidence["metric"] == 0.0:
         how = (f"one-feature cross-validated accuracy {evidence['score']:.3f} on train, against "
                f"{evidence['baseline']:.3f} for the majority class")
@@ -147,6 +160,34 @@ def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
             if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
                 value = float(value)
             return {"class": float(c), "value": value, "share": float(share), "elsewhere": elsewhere}
+    return None
+
+
+def _one_class_in_a_band(v: np.ndarray, y: np.ndarray) -> dict | None:
+    """A class whose rows nearly all lie in a band far narrower than the other rows' range, which the other rows
+    rarely enter, or None."""
+    missing = np.isnan(v)
+    for c in range(int(y.max()) + 1):
+        mine = y == c
+        n_mine, n_other = int(mine.sum()), int((~mine).sum())
+        if n_mine < ONE_CLASS_MIN_ROWS or n_other < ONE_CLASS_MIN_ROWS or missing[mine].mean() > 1 - ONE_CLASS_SHARE:
+            continue
+        present = np.sort(v[mine & ~missing])
+        cut = int((1 - ONE_CLASS_SHARE) / 2 * present.size)  # rows left out at each end: none below 200
+        low, high = present[cut], present[present.size - 1 - cut]
+        others = v[~mine & ~missing]
+        if others.size < ONE_CLASS_MIN_ROWS:
+            continue
+        span = float(np.subtract(*np.quantile(others, [0.99, 0.01])))
+        if span <= 0 or (high - low) > BAND_WIDTH * span:
+            continue
+        inside = (v >= low) & (v <= high)
+        share = float(inside[mine].mean())
+        elsewhere = float(inside[~mine].mean())
+        given = inside[mine].sum() / max(inside.sum(), 1)
+        if share >= ONE_CLASS_SHARE and elsewhere <= ONE_CLASS_ELSEWHERE and given > ONE_CLASS_GIVEN:
+            return {"class": float(c), "low": float(low), "high": float(high), "width": float((high - low) / span),
+                    "share": share, "elsewhere": elsewhere, "metric": 3.0}
     return None
 
 
@@ -210,7 +251,7 @@ def _cv_mean(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
 
 def _rank_correlation(values: pd.Series, y: np.ndarray) -> float:
     v = _as_float(values)
-    ok = ~np.isnan(v)
+    ok = ~np.isnan(v) & ~np.isnan(y)
     if ok.sum() < MIN_ROWS or np.ptp(v[ok]) == 0:
         return 0.0
     from scipy.stats import spearmanr

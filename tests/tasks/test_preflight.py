@@ -126,6 +126,14 @@ def test_a_value_that_one_class_always_takes_is_a_leak_and_a_cause_shared_outsid
     assert 0.0 < evidence["elsewhere"] < 0.05 and evidence["share"] == 1.0
     said = describe("expenditure", evidence, "card")
     assert "'expenditure' is 0 on 100.0% of the train rows where 'card' is 'no'" in said and "target leak" in said
+    # the spending as a share of income: a narrow band near 0 for every refused applicant (a fee), up to 0.9 for
+    # the others: the band gives the class away too
+    frame["share"] = np.where(spent > 0, spent / (income * 1000), 0.0) + rng.uniform(1e-4, 2e-3, n)
+    found = find_leaks(frame, data.infer_schema(frame, "card")[0], 0)
+    assert list(found) == ["expenditure", "share"] and found["share"]["metric"] == 3.0
+    assert found["share"]["high"] <= 2e-3 and found["share"]["width"] < 0.01
+    assert "'share' lies within" in describe("share", found["share"], "card")
+    frame = frame.drop(columns="share")
     # a class whose value is missing, and missing for a few of the others too
     frame["expenditure"] = np.where(spent > 0, spent, np.nan)
     found = find_leaks(frame, schema, 0)
