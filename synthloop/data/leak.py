@@ -121,7 +121,7 @@ def describe(column: str, evidence: dict, target: str) -> str:
                 f"'{evidence['class_name']}' and on {evidence['elsewhere']:.1%} of the others: it gives the class "
                 "away, a target leak")
     if evidence["metric"] == 3.0:
-        return (f"column '{column}' lies within {evidence['low']:g} to {evidence['high']:g} on "
+        return (f"column '{column}' lies within {evidence['low']:.3g} to {evidence['high']:.3g} on "
                 f"{evidence['share']:.1%} of the train rows where '{target}' is '{evidence['class_name']}', a band "
                 f"{evidence['width']:.2%} as wide as the others' range, and on {evidence['elsewhere']:.1%} of the "
                 "others: it gives the class away, a target leak")
