@@ -13,7 +13,10 @@ applicant who was refused a card, and for a few who were not. Such a column is a
 other classes' rows (a real cause, such as a sex that every pregnant patient shares, is common outside the class
 too), and the class holds most rows at the value. In a numeric column the value may be a narrow band: the card's
 spending as a share of income lies between 0.0001 and 0.0025 for every refused applicant, and up to 0.9 for the
-others. Validation and test are not looked at.
+others. A regression target that is 0 on :data:`SPIKE_SHARE` of the rows or more (the hours of people not at work)
+is two classes for these rules, 0 and not 0 (the hourly wage, 0 for them, gives the hours away). Another common
+target value is not: it is a group's (a county's uranium level), which the group's other columns share. Validation
+and test are not looked at.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ ONE_CLASS_GIVEN = 0.5
 #: A numeric column's band: the class's values without the 0.25 % at each end (ONE_CLASS_SHARE), at most this
 #: share of the width of the other rows' 1 %-99 % range.
 BAND_WIDTH = 0.01
+#: A regression target's 0 is a class of its own for those rules on this share of the rows or more.
+SPIKE_SHARE = 0.05
 
 
 def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, dict]:
@@ -87,6 +92,12 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
         y = pd.to_numeric(sample[schema.target], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(y).all() or np.var(y) <= 0:
             return {}
+        # a target that is often 0 (the hours of people not at work) is two classes for the one-class rules; not
+        # another common value, which is a group's (a county's uranium, a district's tax rate) that its columns share
+        spike = 0.0
+        at_spike = (y == spike).astype(np.int64)
+        if at_spike.sum() < max(ONE_CLASS_MIN_ROWS, SPIKE_SHARE * len(y)):
+            at_spike = None
     found: dict[str, dict] = {}
     for column, kind in schema.kinds.items():
         codes = _bin_codes(sample[column], kind)
@@ -108,6 +119,14 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
             rho = _rank_correlation(sample[column], y) if kind in ("numeric", "datetime") else 0.0
             if r2 >= LEAK_R2 or abs(rho) >= LEAK_RANK_CORRELATION:
                 found[column] = {"score": r2, "baseline": 0.0, "metric": 1.0, "rank_correlation": rho}
+            elif at_spike is not None:
+                one = _one_class_at_one_value(sample[column], at_spike)
+                if one is None and kind == "numeric" and pd.api.types.is_numeric_dtype(sample[column]):
+                    one = _one_class_in_a_band(_as_float(sample[column]), at_spike)
+                if one is not None:
+                    where = f"is {spike:g}" if one["class"] == 1.0 else f"is not {spike:g}"
+                    found[column] = {"score": r2, "baseline": 0.0, "metric": 2.0, **one,
+                                     "class_name": where, "where": where}
     return found
 
 
@@ -117,12 +136,12 @@ def describe(column: str, evidence: dict, target: str) -> str:
         value = evidence["value"]
         shown = ("missing" if isinstance(value, float) and np.isnan(value)
                  else f"{value:g}" if isinstance(value, float) else f"'{value}'")
-        return (f"column '{column}' is {shown} on {evidence['share']:.1%} of the train rows where '{target}' is "
-                f"'{evidence['class_name']}' and on {evidence['elsewhere']:.1%} of the others: it gives the class "
+        return (f"column '{column}' is {shown} on {evidence['share']:.1%} of the train rows where "
+                f"{_where(evidence, target)} and on {evidence['elsewhere']:.1%} of the others: it gives the class "
                 "away, a target leak")
     if evidence["metric"] == 3.0:
         return (f"column '{column}' lies within {evidence['low']:.3g} to {evidence['high']:.3g} on "
-                f"{evidence['share']:.1%} of the train rows where '{target}' is '{evidence['class_name']}', a band "
+                f"{evidence['share']:.1%} of the train rows where {_where(evidence, target)}, a band "
                 f"{evidence['width']:.2%} as wide as the others' range, and on {evidence['elsewhere']:.1%} of the "
                 "others: it gives the class away, a target leak")
     if evidence["metric"] == 0.0:
@@ -133,6 +152,13 @@ def describe(column: str, evidence: dict, target: str) -> str:
         if abs(evidence.get("rank_correlation", 0.0)) >= LEAK_RANK_CORRELATION:
             how += f", rank correlation {evidence['rank_correlation']:+.4f}"
     return f"column '{column}' alone predicts '{target}' ({how}): a target leak"
+
+
+def _where(evidence: dict, target: str) -> str:
+    """The rows a one-class rule speaks of: "'card' is 'no'", or for a target's spike "'hours' is 0"."""
+    if "where" in evidence:
+        return f"'{target}' {evidence['where']}"
+    return f"'{target}' is '{evidence['class_name']}'"
 
 
 def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:

@@ -150,3 +150,27 @@ def test_a_value_that_one_class_always_takes_is_a_leak_and_a_cause_shared_outsid
     assert find_leaks(pizzas, schema, 0) == {}
     pizzas.loc[pizzas["size"] != "XL", "name"] = "veg"  # now only XL pizzas are greek: the name gives XL away
     assert list(find_leaks(pizzas, schema, 0)) == ["name"]
+
+
+def test_a_column_set_by_a_regression_target_of_zero_is_a_leak():
+    import numpy as np
+
+    from synthloop import data
+    from synthloop.data.leak import describe, find_leaks
+
+    rng = np.random.default_rng(8)
+    n = 1500
+    kids = rng.integers(0, 4, n)
+    works = rng.random(n) > 0.25 + 0.1 * kids  # fewer hours with more children, far from a perfect predictor
+    hours = np.where(works, rng.normal(1500, 400, n).clip(100), 0.0)
+    frame = pd.DataFrame({"kids": kids, "age": rng.integers(20, 60, n), "in_labour_force": np.where(works, "yes", "no"),
+                          "hourly_wage": np.where(works, rng.lognormal(2.5, 0.4, n), 0.0), "hours": hours})
+    schema, _ = data.infer_schema(frame, "hours")
+    found = find_leaks(frame, schema, 0)
+    assert set(found) == {"in_labour_force", "hourly_wage"}
+    assert all(e["metric"] == 2.0 for e in found.values())
+    said = describe("hourly_wage", found["hourly_wage"], "hours")
+    assert "'hourly_wage' is 0 on 100.0% of the train rows where 'hours' is 0" in said
+    # a target that is rarely 0: no class of its own, nothing named
+    frame["hours"] = np.where(works | (rng.random(n) < 0.97), rng.normal(1500, 400, n).clip(100), 0.0)
+    assert find_leaks(frame, data.infer_schema(frame, "hours")[0], 0) == {}
