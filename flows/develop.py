@@ -116,6 +116,9 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     kinds = pd.Series(list(schema.kinds.values())).value_counts()
     say(f"  columns: {', '.join(f'{n} {k}' for k, n in kinds.items())}"
         f"{f'; dropped {len(schema.dropped)}' if schema.dropped else ''}; strategy {cfg.data.strategy}")
+    gaps = _missing_note(collected.train, schema.features)
+    if gaps:
+        say(f"  missing: {gaps}")
     for note in collected.notes:
         say(f"  note: {note}")
     imbalance = _imbalance_note(cfg.goal.metric, schema, collected.train[schema.target])
@@ -412,6 +415,25 @@ def _imbalance_note(goal_metric: str | None, schema, y: pd.Series) -> str | None
     return (f"'{schema.target}' is imbalanced ({shares.iloc[0]:.1%} '{shares.index[0]}' in train): accuracy, the "
             f"default metric, can hardly beat answering '{shares.index[0]}' every time; --goal {other} (or "
             f"balanced_accuracy, f1_macro) judges the loop's moves by what the model tells apart")
+
+
+def _missing_note(train: pd.DataFrame, features: list[str], shown: int = 4) -> str | None:
+    """Which features have missing values in train, and how many, the largest shares first (None: none do).
+    Markers such as "", NA, N/A, null and "?" were read as missing."""
+    if not len(train) or not features:
+        return None
+    shares = train[features].isna().mean()
+    shares = shares[shares > 0].sort_values(ascending=False, kind="stable")
+    if shares.empty:
+        return None
+    listed = ", ".join(f"'{c}' {_share(v)}" for c, v in shares.head(shown).items())
+    more = f", {len(shares) - shown} more" if len(shares) > shown else ""
+    return (f"{len(shares)} of {len(features)} feature columns have missing values in train ({listed}{more}); "
+            "trees split on them as missing, linear models take train's median and a missing flag; no row is dropped")
+
+
+def _share(v: float) -> str:
+    return f"{v:.0%}" if v >= 0.01 else "<1%"
 
 
 def _generator_helps(evidence: dict[str, float]) -> bool:

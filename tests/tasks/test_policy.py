@@ -171,3 +171,21 @@ def test_an_imbalanced_target_under_the_default_metric_gets_a_hint_and_a_chosen_
     three = Schema("k", "classification", {"x": "numeric"}, classes=("a", "b", "c"))
     assert "--goal log_loss" in _imbalance_note(None, three, pd.Series(["a"] * 92 + ["b"] * 4 + ["c"] * 4))
     assert _imbalance_note(None, Schema("y", "regression", {"x": "numeric"}), pd.Series([1.0] * 100)) is None
+
+
+def test_the_missing_note_names_the_gappiest_features_of_train():
+    import numpy as np
+    import pandas as pd
+
+    from synthloop.flows.develop import _missing_note
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c: rng.normal(size=200) for c in "abcdefg"})
+    assert _missing_note(frame, list(frame.columns)) is None
+    for column, share in zip("abcdef", (0.5, 0.1, 0.3, 0.005, 0.2, 0.05)):
+        frame.loc[frame.sample(frac=share, random_state=1).index, column] = np.nan
+    note = _missing_note(frame, list(frame.columns))
+    assert note.startswith("6 of 7 feature columns have missing values in train ('a' 50%, 'c' 30%, 'e' 20%, 'b' 10%, "
+                           "2 more)")
+    assert "no row is dropped" in note
+    assert "'d' <1%" in _missing_note(frame, ["d", "g"])
