@@ -248,6 +248,7 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
         "tracking_uri": tracker.uri, "model_uri": model_uri, "registered_model": cfg.tracking.registered_model,
         "registered_version": version, "prefect_flow_run_id": flow_run_id, "prefect_flow_run_name": flow_run_name,
         "seconds": round(time.monotonic() - started, 2), "stopped_by": stopped_by, "time_budget_s": budget,
+        "dropped_columns": dict(schema.dropped),
     }
     summary["links"] = records.tell_story(tracker, summary)
     records.write_report(tracker, parent)

@@ -100,7 +100,7 @@ def checked_split(raw, cfg, target: str, seed: int, name: str) -> tuple:
         if leaks and cfg.leak_check == "drop":
             schema = dataclasses.replace(
                 schema, kinds={c: k for c, k in schema.kinds.items() if c not in leaks},
-                dropped={**schema.dropped, **{c: "target leak: alone predicts the target on train" for c in leaks}})
+                dropped={**schema.dropped, **{c: describe(c, e, target) for c, e in leaks.items()}})
             frame = frame.drop(columns=list(leaks))
             train, val, sealed = split_frame(frame, schema, **split)  # the split is drawn from the target: same rows
     return schema, notes, len(frame), train, val, sealed

@@ -159,6 +159,9 @@ def story_markdown(summary: dict[str, Any], experiment_id: str, plots: list[str]
     if not summary["goal_met"] and summary.get("shortfall"):
         lines += ["", f"**Why the goal was not met**: {esc(summary['shortfall'])}."]
     lines += ["", f"**Chosen model**: iteration {summary.get('best_iteration')}, `{esc(summary.get('best_model', ''))}`."]
+    if summary.get("dropped_columns"):
+        listed = "; ".join(f"`{esc(c)}` — {esc(why)}" for c, why in summary["dropped_columns"].items())
+        lines += ["", f"**Columns left out of the model**: {listed}."]
     if ledger:
         total = sum(cost for _, cost in ledger.values())
         parts = "; ".join(f"{src}: {int(n)} labels, {cost:g}" for src, (n, cost) in ledger.items())

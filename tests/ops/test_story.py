@@ -54,6 +54,11 @@ def test_the_story_of_a_run_that_met_its_goal():
     assert md.startswith("### goal met — test rmse 530.0000 (validation 512.2500; goal: rmse <= 600)")
     assert "| 1 | 512.2500 | 80+40 | stop | goal met / on validation |" in md
     assert "[residuals](#/experiments/7/runs/r1/artifacts/plots/residuals.png)" in md and "Labels" not in md
+    assert "left out" not in md
+    summary["dropped_columns"] = {"id": "ID-like (every value distinct)", "hours": "column 'hours' is 0 | always"}
+    md = records.story_markdown(summary, "7")
+    assert ("**Columns left out of the model**: `id` — ID-like (every value distinct); `hours` — column 'hours' is "
+            "0 / always.") in md
 
 
 def test_the_terminal_summary_marks_the_iteration_that_was_tested():
