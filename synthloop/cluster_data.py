@@ -231,21 +231,28 @@ def hash_buckets(frame: pd.DataFrame, columns: list[str], salt: str) -> np.ndarr
     return (h % np.uint64(BUCKETS)).astype("int64")
 
 
-def prepare_part(part: Part, schema: Schema, empty: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
-    """Read, check and prepare one part, with each row's split bucket (on a worker)."""
+def prepare_part(part: Part, schema: Schema, empty: pd.DataFrame, plan: SplitPlan,
+                 leaks: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read, check and prepare one part, with each row's split bucket (on a worker). `schema` and `empty` are
+    the schema before the leak check; the `leaks` it found count in the row's hash, then leave the frame, so that
+    dropping them moves no row to another split."""
     from synthloop.data import prepare_frame
 
     raw = read_part(part)
     check_part(raw, schema, part.label)
     if raw[schema.target].notna().sum() == 0:
-        return empty.copy()
+        return empty.drop(columns=list(leaks)).copy()
     prepared, _ = prepare_frame(raw, schema)
     out = pd.DataFrame({c: prepared[c].astype(empty[c].dtype) if str(empty[c].dtype) != "object" else prepared[c]
                         for c in [*schema.features, schema.target]}, index=prepared.index)
+    out[BUCKET] = _buckets(out, raw.loc[prepared.index], schema, plan)
+    return out.drop(columns=list(leaks)).reset_index(drop=True)
+
+
+def _buckets(prepared: pd.DataFrame, raw: pd.DataFrame, schema: Schema, plan: SplitPlan) -> np.ndarray:
+    """Each row's split bucket: the hash of its prepared values, or of the split key's."""
     key = [plan.key] if plan.key else [*schema.features, schema.target]
-    source = raw.loc[prepared.index] if plan.key and plan.key not in out.columns else out
-    out[BUCKET] = hash_buckets(source, key, plan.salt)
-    return out.reset_index(drop=True)
+    return hash_buckets(raw if plan.key and plan.key not in prepared.columns else prepared, key, plan.salt)
 
 
 @dataclass(frozen=True)
@@ -287,9 +294,29 @@ def _sorted_labels(values: list[Any]) -> tuple[Any, ...]:
         return tuple(sorted(values, key=str))
 
 
+def _drop_leaks(sample: pd.DataFrame, prepared: pd.DataFrame, schema: Schema, plan: SplitPlan, seed: int, mode: str,
+                notes: list[str]) -> tuple[Schema, pd.DataFrame, dict[str, dict]]:
+    """The pandas path's leak check on the sample rows that the split puts in train: the schema and sample without
+    the leaks ("drop"; "warn" keeps them), and the leaks dropped. Each is named in `notes`."""
+    from synthloop.data.leak import describe, find_leaks
+
+    buckets = _buckets(prepared, sample.loc[prepared.index], schema, plan)
+    found = find_leaks(prepared.loc[buckets >= plan.val_end], schema, seed)
+    for column, evidence in found.items():
+        why = describe(column, evidence, schema.target)
+        notes.append(f"{why}; dropped (keep it with --set data.leak_check=warn)" if mode == "drop" else
+                     f"warning: {why}; kept, as data.leak_check=warn asks: expect a validation score the world will "
+                     "not give")
+    if not found or mode != "drop":
+        return schema, prepared, {}
+    schema = replace(schema, kinds={c: k for c, k in schema.kinds.items() if c not in found},
+                     dropped={**schema.dropped, **{c: describe(c, e, schema.target) for c, e in found.items()}})
+    return schema, prepared.drop(columns=list(found)), found
+
+
 def collect_dataset(client, source: str, *, target: str | None, task: str | None, column_types: dict[str, str],
                     drop: list[str], val_fraction: float, test_fraction: float, seed: int, sample_rows: int,
-                    split_key: str | None = None) -> tuple[ClusterData, SealedClusterTest]:
+                    split_key: str | None = None, leak_check: str = "drop") -> tuple[ClusterData, SealedClusterTest]:
     """Read a dataset on the cluster: sample → schema → check and prepare every part → hash split.
 
     Args:
@@ -300,6 +327,8 @@ def collect_dataset(client, source: str, *, target: str | None, task: str | None
         seed: Salts the hash split and seeds the sample.
         sample_rows: Rows the driver reads for schema and preprocessing (drawn evenly from every part).
         split_key: A column whose value decides the split (rows of one key stay together); None hashes whole rows.
+        leak_check: As `data.leak_check`: the sample's train rows (by the split's hash) are looked at for target
+            leaks (`synthloop.data.leak`), which are dropped and named ("drop"), named ("warn"), or not looked for.
     Returns:
         The train and validation rows on the cluster with the schema, and the sealed test rows.
     Raises:
@@ -330,8 +359,11 @@ def collect_dataset(client, source: str, *, target: str | None, task: str | None
     meta = prepared_sample.iloc[:0].copy()
     meta[BUCKET] = pd.Series(dtype="int64")
     plan = SplitPlan.of(val_fraction, test_fraction, seed, split_key)
-    frame = dd.from_map(prepare_part, parts, schema=schema, empty=meta, plan=plan, meta=meta, enforce_metadata=False,
-                        label="prepare-part")
+    full_schema, leaks = schema, {}
+    if leak_check != "off":
+        schema, prepared_sample, leaks = _drop_leaks(sample, prepared_sample, schema, plan, seed, leak_check, notes)
+    frame = dd.from_map(prepare_part, parts, schema=full_schema, empty=meta, plan=plan, leaks=tuple(leaks),
+                        meta=meta.drop(columns=list(leaks)), enforce_metadata=False, label="prepare-part")
     frame = client.persist(frame)
     counts_lazy = frame[BUCKET].value_counts(sort=False)
     if schema.task == "classification":

@@ -40,7 +40,7 @@ def collect_on_cluster(client, cfg: DataConfig, dask: DaskConfig, seed: int) -> 
     inject("collect")
     return collect_dataset(client, cfg.source, target=cfg.target, task=cfg.task, column_types=cfg.column_types,
                            drop=cfg.drop_columns, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                           seed=seed, sample_rows=dask.sample_rows, split_key=dask.split_key)
+                           seed=seed, sample_rows=dask.sample_rows, split_key=dask.split_key, leak_check=cfg.leak_check)
 
 
 @task(name="preprocess", task_run_name="preprocess-on-sample", **_CLUSTER)

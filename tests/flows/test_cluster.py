@@ -104,6 +104,36 @@ def test_hash_split_is_deterministic_disjoint_and_independent_of_file_layout(dat
         collect_dataset(client, str(dataset), **{**kwargs, "split_key": "member"})
 
 
+def test_a_leak_is_found_on_the_samples_train_rows_and_dropped_without_moving_a_row(dataset, cluster, tmp_path):
+    from synthloop.cluster_data import collect_dataset
+
+    _, client = cluster
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    rng = np.random.default_rng(4)
+    for path in sorted(dataset.glob("*.parquet")):  # what a churned customer refunds: nothing for the others
+        frame = pd.read_parquet(path)
+        frame["refund"] = np.where(frame["churned"] == "yes", rng.gamma(2.0, 30.0, len(frame)).round(2), 0.0)
+        frame.to_parquet(leaky / path.name, index=False)
+    kwargs = dict(target="churned", task=None, column_types={}, drop=[], val_fraction=0.2, test_fraction=0.2, seed=0,
+                  sample_rows=1000)
+    data, sealed = collect_dataset(client, str(leaky), **kwargs)
+    kept, kept_sealed = collect_dataset(client, str(leaky), **{**kwargs, "leak_check": "off"})
+    assert "refund" not in data.schema.features and "refund" in kept.schema.features
+    assert "refund" not in data.sample.columns and "target leak" in data.schema.dropped["refund"]
+    assert any("'refund'" in n and "target leak" in n for n in data.notes), data.notes
+    assert "refund" not in data.train.columns and "refund" not in client.compute(data.train, sync=True).columns
+    cols = [*data.schema.features, data.schema.target]
+
+    def rows(frame):
+        return set(map(tuple, client.compute(frame, sync=True)[cols].astype(str).to_numpy().tolist()))
+
+    # the same rows in each split with or without the column: dropping it moved none
+    assert rows(data.val) == rows(kept.val) and rows(sealed.open()) == rows(kept_sealed.open())
+    warned, _ = collect_dataset(client, str(leaky), **{**kwargs, "leak_check": "warn"})
+    assert "refund" in warned.schema.features and any(n.startswith("warning:") and "'refund'" in n for n in warned.notes)
+
+
 def _prefect_flow_and_tasks(flow_run_id):
     import asyncio
 
