@@ -298,19 +298,14 @@ def _drop_leaks(sample: pd.DataFrame, prepared: pd.DataFrame, schema: Schema, pl
                 notes: list[str]) -> tuple[Schema, pd.DataFrame, dict[str, dict]]:
     """The pandas path's leak check on the sample rows that the split puts in train: the schema and sample without
     the leaks ("drop"; "warn" keeps them), and the leaks dropped. Each is named in `notes`."""
-    from synthloop.data.leak import describe, find_leaks
+    from synthloop.data.leak import find_leaks, leak_notes, without_leaks
 
     buckets = _buckets(prepared, sample.loc[prepared.index], schema, plan)
     found = find_leaks(prepared.loc[buckets >= plan.val_end], schema, seed)
-    for column, evidence in found.items():
-        why = describe(column, evidence, schema.target)
-        notes.append(f"{why}; dropped (keep it with --set data.leak_check=warn)" if mode == "drop" else
-                     f"warning: {why}; kept, as data.leak_check=warn asks: expect a validation score the world will "
-                     "not give")
+    notes += leak_notes(found, schema.target, mode)
     if not found or mode != "drop":
         return schema, prepared, {}
-    schema = replace(schema, kinds={c: k for c, k in schema.kinds.items() if c not in found},
-                     dropped={**schema.dropped, **{c: describe(c, e, schema.target) for c, e in found.items()}})
+    schema = without_leaks(schema, found)
     return schema, prepared.drop(columns=list(found)), found
 
 

@@ -73,10 +73,9 @@ def checked_split(raw, cfg, target: str, seed: int, name: str) -> tuple:
     Returns:
         (schema, notes, rows, train, validation, sealed test)
     """
-    import dataclasses
 
     from synthloop import data
-    from synthloop.data.leak import describe, find_leaks
+    from synthloop.data.leak import find_leaks, leak_notes, without_leaks
     from synthloop.splits import split_frame
 
     data.check_frame(raw, target, source_name=name, task=cfg.task)
@@ -90,17 +89,9 @@ def checked_split(raw, cfg, target: str, seed: int, name: str) -> tuple:
     notes = list(notes) + list(prep_notes)
     if cfg.leak_check != "off":
         leaks = find_leaks(train, schema, seed)  # train rows only: validation and test stay unseen
-        for column, evidence in leaks.items():
-            why = describe(column, evidence, target)
-            if cfg.leak_check == "drop":
-                notes.append(f"{why}; dropped (keep it with --set data.leak_check=warn)")
-            else:
-                notes.append(f"warning: {why}; kept, as data.leak_check=warn asks: expect a validation score the "
-                             "world will not give")
+        notes += leak_notes(leaks, target, cfg.leak_check)
         if leaks and cfg.leak_check == "drop":
-            schema = dataclasses.replace(
-                schema, kinds={c: k for c, k in schema.kinds.items() if c not in leaks},
-                dropped={**schema.dropped, **{c: describe(c, e, target) for c, e in leaks.items()}})
+            schema = without_leaks(schema, leaks)
             frame = frame.drop(columns=list(leaks))
             train, val, sealed = split_frame(frame, schema, **split)  # the split is drawn from the target: same rows
     return schema, notes, len(frame), train, val, sealed

@@ -154,6 +154,26 @@ def describe(column: str, evidence: dict, target: str) -> str:
     return f"column '{column}' alone predicts '{target}' ({how}): a target leak"
 
 
+def leak_notes(found: dict[str, dict], target: str, mode: str) -> list[str]:
+    """One note per leak found, as `data.leak_check` `mode` ("drop" or "warn") treats it."""
+    notes = []
+    for column, evidence in found.items():
+        why = describe(column, evidence, target)
+        notes.append(f"{why}; dropped (keep it with --set data.leak_check=warn)" if mode == "drop" else
+                     f"warning: {why}; kept, as data.leak_check=warn asks: expect a validation score the world will "
+                     "not give")
+    return notes
+
+
+def without_leaks(schema: Schema, found: dict[str, dict]) -> Schema:
+    """The schema without the leaks' columns, each in `dropped` with its one line."""
+    import dataclasses
+
+    return dataclasses.replace(
+        schema, kinds={c: k for c, k in schema.kinds.items() if c not in found},
+        dropped={**schema.dropped, **{c: describe(c, e, schema.target) for c, e in found.items()}})
+
+
 def _where(evidence: dict, target: str) -> str:
     """The rows a one-class rule speaks of: "'card' is 'no'", or for a target's spike "'hours' is 0"."""
     if "where" in evidence:
