@@ -455,6 +455,9 @@ def _prefect_artifact(summary: dict[str, Any], tracker) -> None:
           f"**Test** {summary['goal_metric']}: {test:.4f} — goal met: **{summary['goal_met']}**; "
           f"model `{summary['best_model']}`, registered as `{summary['registered_model']}` "
           f"version {summary['registered_version']}.")
+    if summary.get("dropped_columns"):
+        md += "\n\n**Columns left out of the model**: " + "; ".join(
+            f"`{c}` — {why.replace('|', '/')}" for c, why in summary["dropped_columns"].items()) + "."
     create_markdown_artifact(markdown=md, key="mlflow-run", description="Where this run is recorded in MLflow")
 
 

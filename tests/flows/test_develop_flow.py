@@ -178,3 +178,35 @@ def test_a_design_search_that_keeps_the_current_design_reuses_its_model_without_
     runs = {r.data.tags["synthloop.iteration"]: r for r in children if r.data.tags.get("synthloop.trial") != "true"}
     assert runs["2"].data.tags["reused_iteration"] == "1" and "reused_iteration" not in runs["1"].data.tags
     assert runs["2"].data.metrics["val_r2"] == runs["1"].data.metrics["val_r2"]
+
+
+def test_a_leak_left_out_of_the_model_is_named_in_mlflow_and_prefect(mlflow_uri, client, tmp_path):
+    import numpy as np
+    import pandas as pd
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    rng = np.random.default_rng(2)
+    n = 600
+    income = rng.lognormal(1, 0.5, n)
+    card = np.where(income + rng.normal(0, 1.0, n) > 2.5, "yes", "no")
+    spent = np.where((card == "yes") & (rng.random(n) > 0.03), rng.gamma(2, 100, n).round(2), 0.0)
+    path = tmp_path / "cards.csv"
+    pd.DataFrame({"income": income, "age": rng.integers(18, 80, n), "expenditure": spent, "card": card}).to_csv(
+        path, index=False)
+    cfg = Config.load(None, {"data.source": str(path), "data.target": "card", "goal.metric": "accuracy",
+                             "goal.threshold": 0.5, "model.n_estimators": 20})
+    summary = develop(cfg)
+    assert list(summary["dropped_columns"]) == ["expenditure"]
+    assert "gives the class away" in summary["dropped_columns"]["expenditure"]
+    parent, _ = _runs(client, summary["mlflow_run_id"])
+    assert "**Columns left out of the model**: `expenditure` — column 'expenditure' is 0 on 100.0%" in (
+        parent.data.tags["mlflow.note.content"])
+
+    async def read():
+        async with get_client() as c:
+            return await c.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[summary["prefect_flow_run_id"]])))
+
+    markdown = [a.data for a in asyncio.run(read()) if a.key == "mlflow-run"]
+    assert len(markdown) == 1 and "**Columns left out of the model**: `expenditure`" in markdown[0]
