@@ -183,29 +183,29 @@ def _where(evidence: dict, target: str) -> str:
 
 def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
     """A class whose rows nearly all share one value that the other rows rarely take, or None."""
-    v = values.to_numpy(dtype=object)
-    missing = pd.isna(values).to_numpy()
-    keys = np.where(missing, "\x00missing", v.astype(str))  # one key per value, missing its own
-    for c in range(int(y.max()) + 1):
-        mine = y == c
-        n_mine, n_other = int(mine.sum()), int((~mine).sum())
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    n_levels = len(uniques)
+    codes = np.where(np.asarray(codes) < 0, n_levels, codes).astype(np.int64)  # missing: a level of its own, last
+    k = int(y.max()) + 1
+    table = np.bincount(codes * k + y, minlength=(n_levels + 1) * k).reshape(n_levels + 1, k)  # level × class
+    at_level = table.sum(axis=1)
+    for c in range(k):
+        n_mine = int(table[:, c].sum())
+        n_other = len(y) - n_mine
         if n_mine < ONE_CLASS_MIN_ROWS or n_other < ONE_CLASS_MIN_ROWS:
             continue
-        levels, counts = np.unique(keys[mine], return_counts=True)
-        top = int(counts.argmax())
-        share = counts[top] / n_mine
-        if share < ONE_CLASS_SHARE:
-            continue
-        elsewhere = float(np.mean(keys[~mine] == levels[top]))
+        top = int(table[:, c].argmax())
+        count = int(table[top, c])
+        share = count / n_mine
+        elsewhere = (int(at_level[top]) - count) / n_other
         # and the value gives the class away: seen, the class is the likelier (a menu's only XL pizza is sold in
         # other sizes more often than XL, and names no size)
-        given = counts[top] / (counts[top] + elsewhere * n_other)
-        if elsewhere <= ONE_CLASS_ELSEWHERE and given > ONE_CLASS_GIVEN:
-            first = int(np.flatnonzero(mine & (keys == levels[top]))[0])
-            value = np.nan if missing[first] else v[first]
+        given = count / int(at_level[top])
+        if share >= ONE_CLASS_SHARE and elsewhere <= ONE_CLASS_ELSEWHERE and given > ONE_CLASS_GIVEN:
+            value = np.nan if top == n_levels else uniques[top]
             if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
                 value = float(value)
-            return {"class": float(c), "value": value, "share": float(share), "elsewhere": elsewhere}
+            return {"class": float(c), "value": value, "share": float(share), "elsewhere": float(elsewhere)}
     return None
 
 
@@ -213,14 +213,20 @@ def _one_class_in_a_band(v: np.ndarray, y: np.ndarray) -> dict | None:
     """A class whose rows nearly all lie in a band far narrower than the other rows' range, which the other rows
     rarely enter, or None."""
     missing = np.isnan(v)
+    if missing.all():
+        return None
+    whole = float(np.nanmax(v) - np.nanmin(v))  # the others' range lies within it: a cheap first test
     for c in range(int(y.max()) + 1):
         mine = y == c
         n_mine, n_other = int(mine.sum()), int((~mine).sum())
         if n_mine < ONE_CLASS_MIN_ROWS or n_other < ONE_CLASS_MIN_ROWS or missing[mine].mean() > 1 - ONE_CLASS_SHARE:
             continue
-        present = np.sort(v[mine & ~missing])
+        present = v[mine & ~missing]
         cut = int((1 - ONE_CLASS_SHARE) / 2 * present.size)  # rows left out at each end: none below 200
-        low, high = present[cut], present[present.size - 1 - cut]
+        ends = np.partition(present, [cut, present.size - 1 - cut])
+        low, high = float(ends[cut]), float(ends[present.size - 1 - cut])
+        if (high - low) > BAND_WIDTH * whole:
+            continue
         others = v[~mine & ~missing]
         if others.size < ONE_CLASS_MIN_ROWS:
             continue
@@ -232,7 +238,7 @@ def _one_class_in_a_band(v: np.ndarray, y: np.ndarray) -> dict | None:
         elsewhere = float(inside[~mine].mean())
         given = inside[mine].sum() / max(inside.sum(), 1)
         if share >= ONE_CLASS_SHARE and elsewhere <= ONE_CLASS_ELSEWHERE and given > ONE_CLASS_GIVEN:
-            return {"class": float(c), "low": float(low), "high": float(high), "width": float((high - low) / span),
+            return {"class": float(c), "low": low, "high": high, "width": float((high - low) / span),
                     "share": share, "elsewhere": elsewhere, "metric": 3.0}
     return None
 
