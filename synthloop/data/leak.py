@@ -94,6 +94,9 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
             return {}
         # a target that is often 0 (the hours of people not at work) is two classes for the one-class rules; not
         # another common value, which is a group's (a county's uranium, a district's tax rate) that its columns share
+        from scipy.stats import rankdata
+
+        y_ranks = rankdata(y)  # once, for every column's rank correlation
         spike = 0.0
         at_spike = (y == spike).astype(np.int64)
         if at_spike.sum() < max(ONE_CLASS_MIN_ROWS, SPIKE_SHARE * len(y)):
@@ -116,7 +119,7 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
                                      "class_name": class_names[int(one["class"])]}
         else:
             r2 = _cv_mean(codes, y, folds)
-            rho = _rank_correlation(sample[column], y) if kind in ("numeric", "datetime") else 0.0
+            rho = _rank_correlation(sample[column], y, y_ranks) if kind in ("numeric", "datetime") else 0.0
             if r2 >= LEAK_R2 or abs(rho) >= LEAK_RANK_CORRELATION:
                 found[column] = {"score": r2, "baseline": 0.0, "metric": 1.0, "rank_correlation": rho}
             elif at_spike is not None:
@@ -301,12 +304,16 @@ def _cv_mean(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
     return 1.0 - sse / float(((y - y.mean()) ** 2).sum())
 
 
-def _rank_correlation(values: pd.Series, y: np.ndarray) -> float:
+def _rank_correlation(values: pd.Series, y: np.ndarray, y_ranks: np.ndarray | None = None) -> float:
+    """Spearman's rank correlation of a column with the target (`y_ranks`: the target's ranks, reused where the
+    column has no missing value)."""
+    from scipy.stats import rankdata
+
     v = _as_float(values)
     ok = ~np.isnan(v) & ~np.isnan(y)
     if ok.sum() < MIN_ROWS or np.ptp(v[ok]) == 0:
         return 0.0
-    from scipy.stats import spearmanr
-
-    rho = spearmanr(v[ok], y[ok]).statistic
+    ry = y_ranks if y_ranks is not None and ok.all() else rankdata(y[ok])
+    rv = rankdata(v[ok])
+    rho = np.corrcoef(rv, ry)[0, 1] if np.ptp(ry) > 0 else np.nan
     return float(rho) if np.isfinite(rho) else 0.0
