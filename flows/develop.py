@@ -109,13 +109,17 @@ def _cycle(cfg: Config, tracker, parent: str, open_runs: list[str], say: _Say, f
     metric = goal_metric(cfg.goal, schema.task)
     tracker.log_params(parent, {"data": collected.lineage, "goal_metric": metric})
     tracker.set_tags(parent, {"task": schema.task, "target": schema.target, "source": collected.lineage["source"]})
+    if schema.dropped:  # in the run's tags at a glance; the story gives each reason
+        tracker.set_tags(parent, {"columns_left_out": ", ".join(schema.dropped)[:5000]})
     say(f"collect: {collected.lineage['source']} — {collected.lineage['rows']} rows, "
         f"{collected.lineage['columns']} features, {schema.task} of '{schema.target}'; split "
         f"{collected.lineage['train_rows']} train (labelled) / {collected.lineage['pool_rows']} pool / "
         f"{collected.lineage['val_rows']} validation / {collected.lineage['test_rows']} test (sealed)")
     kinds = pd.Series(list(schema.kinds.values())).value_counts()
+    dropped = list(schema.dropped)
+    named = ", ".join(dropped[:5]) + (f", {len(dropped) - 5} more" if len(dropped) > 5 else "")
     say(f"  columns: {', '.join(f'{n} {k}' for k, n in kinds.items())}"
-        f"{f'; dropped {len(schema.dropped)}' if schema.dropped else ''}; strategy {cfg.data.strategy}")
+        f"{f'; dropped {len(dropped)} ({named})' if dropped else ''}; strategy {cfg.data.strategy}")
     gaps = _missing_note(collected.train, schema.features)
     if gaps:
         say(f"  missing: {gaps}")

@@ -202,6 +202,7 @@ def test_a_leak_left_out_of_the_model_is_named_in_mlflow_and_prefect(mlflow_uri,
     parent, _ = _runs(client, summary["mlflow_run_id"])
     assert "**Columns left out of the model**: `expenditure` — column 'expenditure' is 0 on 100.0%" in (
         parent.data.tags["mlflow.note.content"])
+    assert parent.data.tags["columns_left_out"] == "expenditure"
 
     async def read():
         async with get_client() as c:
