@@ -434,7 +434,8 @@ def _missing_note(train: pd.DataFrame, features: list[str], shown: int = 4) -> s
     listed = ", ".join(f"'{c}' {_share(v)}" for c, v in shares.head(shown).items())
     more = f", {len(shares) - shown} more" if len(shares) > shown else ""
     return (f"{len(shares)} of {len(features)} feature columns have missing values in train ({listed}{more}); "
-            "trees split on them as missing, linear models take train's median and a missing flag; no row is dropped")
+            "trees split on them as missing, linear models take train's median and a missing flag; no row is dropped "
+            "for a missing feature")
 
 
 def _share(v: float) -> str:

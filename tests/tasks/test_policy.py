@@ -187,5 +187,5 @@ def test_the_missing_note_names_the_gappiest_features_of_train():
     note = _missing_note(frame, list(frame.columns))
     assert note.startswith("6 of 7 feature columns have missing values in train ('a' 50%, 'c' 30%, 'e' 20%, 'b' 10%, "
                            "2 more)")
-    assert "no row is dropped" in note
+    assert "no row is dropped for a missing feature" in note
     assert "'d' <1%" in _missing_note(frame, ["d", "g"])
