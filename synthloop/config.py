@@ -68,6 +68,11 @@ class DataConfig(_Section):
     pretrain_source: str | None = None
     pretrain_rows: int = Field(5000, ge=10, le=10_000_000)
 
+    @field_validator("leak_check", mode="before")
+    @classmethod
+    def _bare_off(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML reads a bare `off` (in a file or --set) as false
+
 
 class GoalConfig(_Section):
     """What "good enough" means on validation.

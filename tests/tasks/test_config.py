@@ -74,3 +74,16 @@ def test_a_tracker_does_not_leak_its_store_into_the_environment(tmp_path, monkey
     second = Tracker(f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}", "e")
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert first.uri != second.uri and second.uri.endswith("b/mlflow.db")
+
+
+def test_a_bare_off_turns_the_leak_check_off_in_a_file_and_on_the_command_line(tmp_path):
+    import yaml
+
+    from synthloop.config import Config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  source: sklearn:iris\n  leak_check: off\n")
+    assert Config.load(path).data.leak_check == "off"
+    # `--set data.leak_check=off`: the CLI reads the value as YAML, as a file is read
+    assert Config.load(None, {"data.leak_check": yaml.safe_load("off")}).data.leak_check == "off"
+    assert Config.load(None, {"data.leak_check": "warn"}).data.leak_check == "warn"
