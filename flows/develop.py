@@ -461,8 +461,7 @@ def _prefect_artifact(summary: dict[str, Any], tracker) -> None:
           f"model `{summary['best_model']}`, registered as `{summary['registered_model']}` "
           f"version {summary['registered_version']}.")
     if summary.get("dropped_columns"):
-        md += "\n\n**Columns left out of the model**: " + "; ".join(
-            f"`{c}` — {why.replace('|', '/')}" for c, why in summary["dropped_columns"].items()) + "."
+        md += "\n\n" + records.left_out_line(summary["dropped_columns"])
     create_markdown_artifact(markdown=md, key="mlflow-run", description="Where this run is recorded in MLflow")
 
 

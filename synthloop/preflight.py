@@ -73,7 +73,6 @@ def checked_split(raw, cfg, target: str, seed: int, name: str) -> tuple:
     Returns:
         (schema, notes, rows, train, validation, sealed test)
     """
-
     from synthloop import data
     from synthloop.data.leak import find_leaks, leak_notes, without_leaks
     from synthloop.splits import split_frame

@@ -160,8 +160,7 @@ def story_markdown(summary: dict[str, Any], experiment_id: str, plots: list[str]
         lines += ["", f"**Why the goal was not met**: {esc(summary['shortfall'])}."]
     lines += ["", f"**Chosen model**: iteration {summary.get('best_iteration')}, `{esc(summary.get('best_model', ''))}`."]
     if summary.get("dropped_columns"):
-        listed = "; ".join(f"`{esc(c)}` — {esc(why)}" for c, why in summary["dropped_columns"].items())
-        lines += ["", f"**Columns left out of the model**: {listed}."]
+        lines += ["", left_out_line(summary["dropped_columns"])]
     if ledger:
         total = sum(cost for _, cost in ledger.values())
         parts = "; ".join(f"{src}: {int(n)} labels, {cost:g}" for src, (n, cost) in ledger.items())
@@ -175,6 +174,13 @@ def story_markdown(summary: dict[str, Any], experiment_id: str, plots: list[str]
                            f"/artifacts/{p})" for p in plots)
         lines += ["", f"**Plots**: {links}"]
     return "\n".join(lines)
+
+
+def left_out_line(dropped: dict[str, str]) -> str:
+    """The Markdown line naming the columns left out of the model, each with its reason (MLflow's story and the
+    Prefect artifact)."""
+    listed = "; ".join(f"`{c}` — {why}" for c, why in dropped.items()).replace("|", "/").replace("\n", " ")
+    return f"**Columns left out of the model**: {listed}."
 
 
 def runs_view(metric: str) -> tuple[str, dict[str, Any]]:

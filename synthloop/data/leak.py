@@ -67,9 +67,10 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
         Column -> {"score": the one-feature CV score, "baseline": the majority class's rate or 0 (R²),
         "metric": 0 for accuracy, 1 for R², 2 for one class at one value, 3 for one class in a narrow band (with
         "low", "high" and "width", the band's over the others' range); "rank_correlation" for numeric regression
-        features; for metric 2 "class" (the class's code among the sorted classes), "class_name", "value" (the value,
-        NaN when missing), "share" (of the class's rows at the value) and "elsewhere" (of the other rows)}, in
-        table order.
+        features; for metrics 2 and 3 "class" (the class's code: among the sorted classes, or 1 for a target's 0),
+        "where" (the rows it speaks of, "'card' is 'no'", "'hours' is 0"), "class_name" (classification), "value"
+        (metric 2; NaN when missing), "share" (of the class's rows at the value) and "elsewhere" (of the other
+        rows)}, in table order.
     """
     y_all = train[schema.target]
     keep = y_all.notna().to_numpy()
@@ -97,10 +98,9 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
         from scipy.stats import rankdata
 
         y_ranks = rankdata(y)  # once, for every column's rank correlation
-        spike = 0.0
-        at_spike = (y == spike).astype(np.int64)
-        if at_spike.sum() < max(ONE_CLASS_MIN_ROWS, SPIKE_SHARE * len(y)):
-            at_spike = None
+        at_zero = (y == 0.0).astype(np.int64)
+        if at_zero.sum() < max(ONE_CLASS_MIN_ROWS, SPIKE_SHARE * len(y)):
+            at_zero = None
     found: dict[str, dict] = {}
     for column, kind in schema.kinds.items():
         codes = _bin_codes(sample[column], kind)
@@ -111,25 +111,21 @@ def find_leaks(train: pd.DataFrame, schema: Schema, seed: int = 0) -> dict[str, 
             if acc >= LEAK_ACCURACY and (acc - baseline) >= LEAK_ACCURACY_GAIN * (1.0 - baseline):
                 found[column] = {"score": acc, "baseline": baseline, "metric": 0.0}
             else:
-                one = _one_class_at_one_value(sample[column], y)
-                if one is None and kind == "numeric" and pd.api.types.is_numeric_dtype(sample[column]):
-                    one = _one_class_in_a_band(_as_float(sample[column]), y)
+                one = _one_class(sample[column], kind, y)
                 if one is not None:
-                    found[column] = {"score": acc, "baseline": baseline, "metric": 2.0, **one,
-                                     "class_name": class_names[int(one["class"])]}
+                    name = class_names[int(one["class"])]
+                    found[column] = {"score": acc, "baseline": baseline, **one, "class_name": name,
+                                     "where": f"'{schema.target}' is '{name}'"}
         else:
             r2 = _cv_mean(codes, y, folds)
             rho = _rank_correlation(sample[column], y, y_ranks) if kind in ("numeric", "datetime") else 0.0
             if r2 >= LEAK_R2 or abs(rho) >= LEAK_RANK_CORRELATION:
                 found[column] = {"score": r2, "baseline": 0.0, "metric": 1.0, "rank_correlation": rho}
-            elif at_spike is not None:
-                one = _one_class_at_one_value(sample[column], at_spike)
-                if one is None and kind == "numeric" and pd.api.types.is_numeric_dtype(sample[column]):
-                    one = _one_class_in_a_band(_as_float(sample[column]), at_spike)
+            elif at_zero is not None:
+                one = _one_class(sample[column], kind, at_zero)
                 if one is not None:
-                    where = f"is {spike:g}" if one["class"] == 1.0 else f"is not {spike:g}"
-                    found[column] = {"score": r2, "baseline": 0.0, "metric": 2.0, **one,
-                                     "class_name": where, "where": where}
+                    found[column] = {"score": r2, "baseline": 0.0, **one,
+                                     "where": f"'{schema.target}' is {'' if one['class'] == 1.0 else 'not '}0"}
     return found
 
 
@@ -140,11 +136,11 @@ def describe(column: str, evidence: dict, target: str) -> str:
         shown = ("missing" if isinstance(value, float) and np.isnan(value)
                  else f"{value:g}" if isinstance(value, float) else f"'{value}'")
         return (f"column '{column}' is {shown} on {evidence['share']:.1%} of the train rows where "
-                f"{_where(evidence, target)} and on {evidence['elsewhere']:.1%} of the others: it gives the class "
+                f"{evidence['where']} and on {evidence['elsewhere']:.1%} of the others: it gives the class "
                 "away, a target leak")
     if evidence["metric"] == 3.0:
         return (f"column '{column}' lies within {evidence['low']:.3g} to {evidence['high']:.3g} on "
-                f"{evidence['share']:.1%} of the train rows where {_where(evidence, target)}, a band "
+                f"{evidence['share']:.1%} of the train rows where {evidence['where']}, a band "
                 f"{evidence['width']:.2%} as wide as the others' range, and on {evidence['elsewhere']:.1%} of the "
                 "others: it gives the class away, a target leak")
     if evidence["metric"] == 0.0:
@@ -177,11 +173,12 @@ def without_leaks(schema: Schema, found: dict[str, dict]) -> Schema:
         dropped={**schema.dropped, **{c: describe(c, e, schema.target) for c, e in found.items()}})
 
 
-def _where(evidence: dict, target: str) -> str:
-    """The rows a one-class rule speaks of: "'card' is 'no'", or for a target's spike "'hours' is 0"."""
-    if "where" in evidence:
-        return f"'{target}' {evidence['where']}"
-    return f"'{target}' is '{evidence['class_name']}'"
+def _one_class(values: pd.Series, kind: str, y: np.ndarray) -> dict | None:
+    """The evidence of the one-value rule (metric 2) or, in a numeric column, of the band rule (metric 3), or None."""
+    one = _one_class_at_one_value(values, y)
+    if one is None and kind == "numeric" and pd.api.types.is_numeric_dtype(values):
+        one = _one_class_in_a_band(_as_float(values), y)
+    return one
 
 
 def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
@@ -208,7 +205,8 @@ def _one_class_at_one_value(values: pd.Series, y: np.ndarray) -> dict | None:
             value = np.nan if top == n_levels else uniques[top]
             if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
                 value = float(value)
-            return {"class": float(c), "value": value, "share": float(share), "elsewhere": float(elsewhere)}
+            return {"metric": 2.0, "class": float(c), "value": value, "share": float(share),
+                    "elsewhere": float(elsewhere)}
     return None
 
 
@@ -241,8 +239,8 @@ def _one_class_in_a_band(v: np.ndarray, y: np.ndarray) -> dict | None:
         elsewhere = float(inside[~mine].mean())
         given = inside[mine].sum() / max(inside.sum(), 1)
         if share >= ONE_CLASS_SHARE and elsewhere <= ONE_CLASS_ELSEWHERE and given > ONE_CLASS_GIVEN:
-            return {"class": float(c), "low": low, "high": high, "width": float((high - low) / span),
-                    "share": share, "elsewhere": elsewhere, "metric": 3.0}
+            return {"metric": 3.0, "class": float(c), "low": low, "high": high,
+                    "width": float((high - low) / span), "share": share, "elsewhere": elsewhere}
     return None
 
 
